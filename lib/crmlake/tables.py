@@ -1,0 +1,136 @@
+"""The one module that owns Delta I/O: table names, paths, appends, scoped replaces, merges,
+versions and roll-back.
+
+Tables are path-based at ``<root>/<layer>/<table>``; a name is ``"<layer>.<table>"``
+(``"silver.usage"``). Other modules ask for a table by name and never build paths themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from crmlake.errors import TableNotFoundError
+
+LAYERS = ("bronze", "silver", "gold")
+
+
+def table_path(root: str, name: str) -> str:
+    layer, _, table = name.partition(".")
+    if layer not in LAYERS or not table:
+        raise ValueError(f"table name must be '<layer>.<table>' with layer in {LAYERS}: {name!r}")
+    return str(Path(root).resolve() / layer / table)
+
+
+def landing_path(root: str, entity: str) -> str:
+    return str(Path(root).resolve() / "landing" / entity)
+
+
+def exists(spark: SparkSession, root: str, name: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, table_path(root, name))
+
+
+def read(spark: SparkSession, root: str, name: str, version: int | None = None) -> DataFrame:
+    if not exists(spark, root, name):
+        raise TableNotFoundError(f"{name} does not exist yet at {table_path(root, name)}: run the job that writes it")
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(table_path(root, name))
+
+
+def read_or_empty(spark: SparkSession, root: str, name: str, schema) -> DataFrame:
+    if exists(spark, root, name):
+        return read(spark, root, name)
+    return spark.createDataFrame([], schema)
+
+
+def version(spark: SparkSession, root: str, name: str) -> int | None:
+    """The table's latest version, or None when it does not exist."""
+    if not exists(spark, root, name):
+        return None
+    return DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["version"]
+
+
+def versions(spark: SparkSession, root: str, names) -> dict[str, int | None]:
+    return {name: version(spark, root, name) for name in names}
+
+
+def append(df: DataFrame, root: str, name: str, partition_by: list[str] | None = None) -> None:
+    writer = df.write.format("delta").mode("append")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(table_path(root, name))
+
+
+def replace_where(df: DataFrame, root: str, name: str, condition: str, partition_by: list[str] | None = None) -> None:
+    """Replace exactly the rows matching ``condition`` (a partition predicate) with ``df``.
+
+    Creates the table when it does not exist. Rerunning with the same data leaves the same rows.
+    """
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(table_path(root, name))
+
+
+def overwrite(df: DataFrame, root: str, name: str, partition_by: list[str] | None = None) -> None:
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(table_path(root, name))
+
+
+def merge(
+    spark: SparkSession,
+    source_df: DataFrame,
+    root: str,
+    name: str,
+    on: str,
+    update_when: str | None = None,
+    partition_by: list[str] | None = None,
+    insert: bool = True,
+) -> None:
+    """Upsert ``source_df`` into the table (alias ``t``, source ``s``) on the ``on`` condition.
+
+    Matched rows are updated (only where ``update_when`` holds, if given); unmatched rows are
+    inserted. A table that does not exist yet is created from the source.
+    """
+    if not exists(spark, root, name):
+        writer = source_df.write.format("delta").mode("overwrite")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(table_path(root, name))
+        return
+    target = DeltaTable.forPath(spark, table_path(root, name)).alias("t")
+    builder = target.merge(source_df.alias("s"), on)
+    builder = builder.whenMatchedUpdateAll(condition=update_when)
+    if insert:
+        builder = builder.whenNotMatchedInsertAll()
+    builder.execute()
+
+
+def delta_table(spark: SparkSession, root: str, name: str) -> DeltaTable:
+    return DeltaTable.forPath(spark, table_path(root, name))
+
+
+def restore(spark: SparkSession, root: str, before: dict[str, int | None]) -> list[str]:
+    """Put tables back to the versions they had before a failed run.
+
+    A table that did not exist before is removed again. Returns the names rolled back.
+    """
+    rolled = []
+    for name, prior in before.items():
+        current = version(spark, root, name)
+        if current is None or current == prior:
+            continue
+        if prior is None:
+            import shutil
+
+            shutil.rmtree(table_path(root, name), ignore_errors=True)
+        else:
+            DeltaTable.forPath(spark, table_path(root, name)).restoreToVersion(prior)
+        rolled.append(name)
+    return rolled
