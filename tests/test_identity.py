@@ -2,11 +2,10 @@ import hashlib
 import hmac
 
 import pytest
-from pyspark.sql import functions as F
-from pyspark.testing import assertDataFrameEqual
-
 from crmlake.errors import MissingSecretError
 from crmlake.identity import hmac_sha256_hex, load_hmac_key, normalize_msisdn
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
 
 
 def test_normalize_accepts_the_forms_operators_export(spark):

@@ -70,11 +70,9 @@ def _merge(base: dict, overlay: dict, source: str, prefix: str = "", strict: boo
             known = ", ".join(sorted(base)) or "(none)"
             raise ConfigError(f"{source}: unknown key '{dotted}' (known here: {known})")
         current = base.get(key)
-        if isinstance(current, dict) and not (dotted in FREE_FORM):
+        if isinstance(current, dict) and dotted not in FREE_FORM:
             if not isinstance(value, dict):
-                raise ConfigError(
-                    f"{source}: key '{dotted}' must be a mapping, got {type(value).__name__}"
-                )
+                raise ConfigError(f"{source}: key '{dotted}' must be a mapping, got {type(value).__name__}")
             _merge(current, value, source, f"{dotted}.", strict=True)
         elif dotted in FREE_FORM:
             if not isinstance(value, dict):
@@ -83,8 +81,7 @@ def _merge(base: dict, overlay: dict, source: str, prefix: str = "", strict: boo
         else:
             if strict and not _type_ok(current, value):
                 raise ConfigError(
-                    f"{source}: key '{dotted}' must be {type(current).__name__}, "
-                    f"got {type(value).__name__} ({value!r})"
+                    f"{source}: key '{dotted}' must be {type(current).__name__}, got {type(value).__name__} ({value!r})"
                 )
             base[key] = copy.deepcopy(value)
 

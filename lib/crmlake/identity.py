@@ -47,7 +47,10 @@ def normalize_msisdn(
     intl = (
         F.when(cleaned.startswith("+"), F.substring(cleaned, 2, 64))
         .when(cleaned.startswith(international_prefix), F.substring(cleaned, len(international_prefix) + 1, 64))
-        .when(cleaned.startswith(trunk_prefix), F.concat(F.lit(country_code), F.substring(cleaned, len(trunk_prefix) + 1, 64)))
+        .when(
+            cleaned.startswith(trunk_prefix),
+            F.concat(F.lit(country_code), F.substring(cleaned, len(trunk_prefix) + 1, 64)),
+        )
         .when(F.length(cleaned) == national_number_length, F.concat(F.lit(country_code), cleaned))
         .otherwise(cleaned)  # already country code + national number, without the "+"
     )

@@ -32,7 +32,15 @@ TXN_TYPES = ("topup", "bill", "payment")
 RECHARGE_CHANNELS = ("retail", "app", "ussd", "bank", "auto_debit", "voucher", "billing")
 CARE_CHANNELS = ("call_centre", "app", "web", "chat", "email", "social", "store")
 CARE_REASONS = (
-    "billing", "network_coverage", "data_speed", "device", "tariff_change", "roaming", "recharge", "cancellation", "other",
+    "billing",
+    "network_coverage",
+    "data_speed",
+    "device",
+    "tariff_change",
+    "roaming",
+    "recharge",
+    "cancellation",
+    "other",
 )
 SURVEY_TYPES = ("csat", "nps")
 CAMPAIGN_CHANNELS = ("sms", "push", "call", "email")
@@ -53,6 +61,9 @@ class Entity:
     ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     has_msisdn: bool = True
     checks_subscriber: bool = True  # referential check against silver.subscribers
+    # A daily snapshot (the subscriber extract): the event time dates the snapshot and is not
+    # part of the row's content, so an unchanged subscriber hashes the same every day.
+    is_snapshot: bool = False
 
     @property
     def landing_columns(self) -> list[str]:
@@ -70,8 +81,14 @@ def _schema(*fields: tuple[str, T.DataType]) -> T.StructType:
     return T.StructType([T.StructField(name, dtype) for name, dtype in fields])
 
 
-S, L, I, D, B, TS, DT = (
-    T.StringType(), T.LongType(), T.IntegerType(), T.DoubleType(), T.BooleanType(), T.TimestampType(), T.DateType(),
+S, L, I, D, B, TS, DT = (  # noqa: E741 - short type names keep the contracts readable
+    T.StringType(),
+    T.LongType(),
+    T.IntegerType(),
+    T.DoubleType(),
+    T.BooleanType(),
+    T.TimestampType(),
+    T.DateType(),
 )
 
 ENTITIES: dict[str, Entity] = {
@@ -81,43 +98,100 @@ ENTITIES: dict[str, Entity] = {
             name="subscribers",
             fmt="csv",
             silver=_schema(
-                ("msisdn", S), ("customer_id", S), ("extract_date", DT), ("status", S), ("plan_type", S),
-                ("tariff", S), ("customer_type", S), ("account_id", S), ("region", S), ("city", S),
-                ("home_cell_id", S), ("activation_date", DT), ("deactivation_date", DT), ("churn_reason", S),
-                ("age_band", S), ("gender", S), ("device_brand", S), ("device_type", S),
-                ("is_marketing_consent", B), ("is_do_not_contact", B), ("first_name", S), ("last_name", S),
+                ("msisdn", S),
+                ("customer_id", S),
+                ("extract_date", DT),
+                ("status", S),
+                ("plan_type", S),
+                ("tariff", S),
+                ("customer_type", S),
+                ("account_id", S),
+                ("region", S),
+                ("city", S),
+                ("home_cell_id", S),
+                ("activation_date", DT),
+                ("deactivation_date", DT),
+                ("churn_reason", S),
+                ("age_band", S),
+                ("gender", S),
+                ("device_brand", S),
+                ("device_type", S),
+                ("is_marketing_consent", B),
+                ("is_do_not_contact", B),
+                ("first_name", S),
+                ("last_name", S),
             ),
             key=("msisdn",),
             event_time="extract_date",
-            required=("msisdn", "customer_id", "extract_date", "status", "plan_type", "tariff", "customer_type",
-                      "region", "activation_date"),
-            enums={"status": STATUSES, "plan_type": PLAN_TYPES, "customer_type": CUSTOMER_TYPES,
-                   "age_band": AGE_BANDS, "gender": GENDERS, "device_type": DEVICE_TYPES,
-                   "churn_reason": CHURN_REASONS},
+            required=(
+                "msisdn",
+                "customer_id",
+                "extract_date",
+                "status",
+                "plan_type",
+                "tariff",
+                "customer_type",
+                "region",
+                "activation_date",
+            ),
+            enums={
+                "status": STATUSES,
+                "plan_type": PLAN_TYPES,
+                "customer_type": CUSTOMER_TYPES,
+                "age_band": AGE_BANDS,
+                "gender": GENDERS,
+                "device_type": DEVICE_TYPES,
+                "churn_reason": CHURN_REASONS,
+            },
             checks_subscriber=False,
+            is_snapshot=True,
         ),
         Entity(
             name="usage",
             fmt="csv",
             silver=_schema(
-                ("record_id", S), ("msisdn", S), ("event_time", TS), ("service_type", S), ("direction", S),
-                ("duration_s", L), ("bytes_up", L), ("bytes_down", L), ("charge_amount", MONEY), ("currency", S),
-                ("destination_type", S), ("is_roaming", B), ("cell_id", S), ("radio_tech", S),
+                ("record_id", S),
+                ("msisdn", S),
+                ("event_time", TS),
+                ("service_type", S),
+                ("direction", S),
+                ("duration_s", L),
+                ("bytes_up", L),
+                ("bytes_down", L),
+                ("charge_amount", MONEY),
+                ("currency", S),
+                ("destination_type", S),
+                ("is_roaming", B),
+                ("cell_id", S),
+                ("radio_tech", S),
             ),
             key=("record_id",),
             event_time="event_time",
             required=("record_id", "msisdn", "event_time", "service_type", "direction"),
-            enums={"service_type": SERVICE_TYPES, "direction": DIRECTIONS, "destination_type": DESTINATION_TYPES,
-                   "radio_tech": RADIO_TECHS},
-            ranges={"duration_s": (0, None), "bytes_up": (0, None), "bytes_down": (0, None),
-                    "charge_amount": (0, None)},
+            enums={
+                "service_type": SERVICE_TYPES,
+                "direction": DIRECTIONS,
+                "destination_type": DESTINATION_TYPES,
+                "radio_tech": RADIO_TECHS,
+            },
+            ranges={
+                "duration_s": (0, None),
+                "bytes_up": (0, None),
+                "bytes_down": (0, None),
+                "charge_amount": (0, None),
+            },
         ),
         Entity(
             name="recharges",
             fmt="csv",
             silver=_schema(
-                ("txn_id", S), ("msisdn", S), ("txn_time", TS), ("txn_type", S), ("amount", MONEY),
-                ("currency", S), ("channel", S),
+                ("txn_id", S),
+                ("msisdn", S),
+                ("txn_time", TS),
+                ("txn_type", S),
+                ("amount", MONEY),
+                ("currency", S),
+                ("channel", S),
             ),
             key=("txn_id",),
             event_time="txn_time",
@@ -129,9 +203,18 @@ ENTITIES: dict[str, Entity] = {
             name="care_interactions",
             fmt="json",
             silver=_schema(
-                ("interaction_id", S), ("msisdn", S), ("started_at", TS), ("channel", S), ("reason", S),
-                ("is_complaint", B), ("is_resolved", B), ("is_first_contact_resolution", B),
-                ("escalation_level", I), ("handle_time_s", L), ("agent_id", S), ("notes", S),
+                ("interaction_id", S),
+                ("msisdn", S),
+                ("started_at", TS),
+                ("channel", S),
+                ("reason", S),
+                ("is_complaint", B),
+                ("is_resolved", B),
+                ("is_first_contact_resolution", B),
+                ("escalation_level", I),
+                ("handle_time_s", L),
+                ("agent_id", S),
+                ("notes", S),
             ),
             key=("interaction_id",),
             event_time="started_at",
@@ -143,8 +226,13 @@ ENTITIES: dict[str, Entity] = {
             name="surveys",
             fmt="json",
             silver=_schema(
-                ("survey_id", S), ("msisdn", S), ("answered_at", TS), ("survey_type", S), ("interaction_id", S),
-                ("score", I), ("comment", S),
+                ("survey_id", S),
+                ("msisdn", S),
+                ("answered_at", TS),
+                ("survey_type", S),
+                ("interaction_id", S),
+                ("score", I),
+                ("comment", S),
             ),
             key=("survey_id",),
             event_time="answered_at",
@@ -156,8 +244,15 @@ ENTITIES: dict[str, Entity] = {
             name="campaign_responses",
             fmt="csv",
             silver=_schema(
-                ("campaign_id", S), ("msisdn", S), ("contacted_at", TS), ("channel", S), ("is_delivered", B),
-                ("has_responded", B), ("has_accepted_offer", B), ("revenue_amount", MONEY), ("currency", S),
+                ("campaign_id", S),
+                ("msisdn", S),
+                ("contacted_at", TS),
+                ("channel", S),
+                ("is_delivered", B),
+                ("has_responded", B),
+                ("has_accepted_offer", B),
+                ("revenue_amount", MONEY),
+                ("currency", S),
             ),
             key=("campaign_id", "msisdn", "contacted_at"),
             event_time="contacted_at",
@@ -169,8 +264,13 @@ ENTITIES: dict[str, Entity] = {
             name="network_cells",
             fmt="parquet",
             silver=_schema(
-                ("cell_id", S), ("date", DT), ("region", S), ("radio_tech", S), ("dropped_call_rate", D),
-                ("avg_throughput_mbps", D), ("availability_pct", D),
+                ("cell_id", S),
+                ("date", DT),
+                ("region", S),
+                ("radio_tech", S),
+                ("dropped_call_rate", D),
+                ("avg_throughput_mbps", D),
+                ("availability_pct", D),
             ),
             key=("cell_id", "date"),
             event_time="date",
@@ -184,7 +284,14 @@ ENTITIES: dict[str, Entity] = {
 }
 
 # Subscribers first (others are checked against them), then the rest.
-INGEST_ORDER = ("subscribers", "network_cells", "usage", "recharges", "care_interactions", "surveys",
-                "campaign_responses")
+INGEST_ORDER = (
+    "subscribers",
+    "network_cells",
+    "usage",
+    "recharges",
+    "care_interactions",
+    "surveys",
+    "campaign_responses",
+)
 
 # Additional per-entity rules beyond enums and ranges are in crmlake.contracts.

@@ -99,7 +99,7 @@ def merge(
     inserted. A table that does not exist yet is created from the source.
     """
     if not exists(spark, root, name):
-        writer = source_df.write.format("delta").mode("overwrite")
+        writer = source_df.write.format("delta").mode("errorifexists")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(table_path(root, name))
@@ -110,6 +110,51 @@ def merge(
     if insert:
         builder = builder.whenNotMatchedInsertAll()
     builder.execute()
+
+
+def upsert_changed(
+    spark: SparkSession,
+    source_df: DataFrame,
+    root: str,
+    name: str,
+    keys: list[str],
+    wins_when: str,
+    scope: str | None = None,
+    hash_col: str = "_row_hash",
+    partition_by: list[str] | None = None,
+) -> int:
+    """Insert new keys and update changed rows, writing nothing when nothing changed.
+
+    ``source_df`` must be unique on ``keys`` and carry ``hash_col`` (a hash of the business
+    columns). A matched row is replaced only when its hash differs and ``wins_when`` (a SQL
+    condition over ``s`` and ``t``) says the source is newer. ``scope`` (over ``t``) limits the
+    target rows considered, so Delta prunes partitions. Returns rows inserted plus updated; a
+    rerun with the same source writes no new table version and returns 0.
+    """
+    if not exists(spark, root, name):
+        merge(spark, source_df, root, name, on="false", partition_by=partition_by)
+        return read(spark, root, name).count()
+    target_df = read(spark, root, name)
+    if scope:
+        target_df = target_df.alias("t").where(scope)
+    changed_df = source_df.join(target_df.select(*keys, hash_col), on=[*keys, hash_col], how="left_anti")
+    if changed_df.isEmpty():
+        return 0
+    on = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
+    if scope:
+        on = f"({scope}) AND {on}"
+    merge(spark, changed_df, root, name, on=on, update_when=f"s.{hash_col} <> t.{hash_col} AND ({wins_when})")
+    return last_operation_rows(spark, root, name)
+
+
+def last_operation_rows(spark: SparkSession, root: str, name: str) -> int:
+    """Rows inserted plus updated by the table's latest commit (from Delta's own metrics)."""
+    metrics = DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["operationMetrics"] or {}
+    return sum(
+        int(metrics.get(k, 0))
+        for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numOutputRows")
+        if k in metrics and not (k == "numOutputRows" and "numTargetRowsInserted" in metrics)
+    )
 
 
 def delta_table(spark: SparkSession, root: str, name: str) -> DeltaTable:

@@ -1,0 +1,1 @@
+"""spark-submit entry points, one per job (installed as ``crmlake_jobs`` for the CLI)."""

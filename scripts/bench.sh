@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Benchmark generate + ingest at a chosen scale (default small), DuckDB side by side.
+#   scripts/bench.sh [--subscribers N] [--days K] [--skip-ingest] [--keep] [--root DIR]
+# The 100-million-record run on a 2-core machine:
+#   scripts/bench.sh --subscribers 200000 --days 30 --skip-ingest
+# Results are appended, with the machine and scale, to scripts/bench/RESULTS.md.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/scripts/setup.sh"
+cd "$REPO"
+exec python "$REPO/scripts/bench/run.py" "$@"

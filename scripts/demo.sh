@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The first command to run: set up, generate a small operator, run every job, show where the
+# results are.  Tables go to ./data unless CRMLAKE_DEMO_ROOT says otherwise.
+#   scripts/demo.sh
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/scripts/setup.sh"
+cd "$REPO"
+ROOT="${CRMLAKE_DEMO_ROOT:-$REPO/data}"
+SUBSCRIBERS="${CRMLAKE_DEMO_SUBSCRIBERS:-2000}"
+DAYS="${CRMLAKE_DEMO_DAYS:-14}"
+START="${CRMLAKE_DEMO_START:-2026-01-01}"
+
+echo "== generate: $SUBSCRIBERS subscribers, $DAYS days from $START, 1% bad records -> $ROOT/landing"
+crmlake generate --root "$ROOT" --subscribers "$SUBSCRIBERS" --start "$START" --days "$DAYS" --seed 42 \
+  --bad-rate 0.01 --log-format text
+
+FIRST="$(ls -d "$ROOT"/landing/*/date=* | sed -E 's/.*date=//' | sort -u | head -1)"
+LAST="$(ls -d "$ROOT"/landing/*/date=* | sed -E 's/.*date=//' | sort -u | tail -1)"
+echo "== ingest: $FIRST .. $LAST -> bronze, silver, quarantine"
+crmlake ingest --root "$ROOT" --from "$FIRST" --to "$LAST" --log-format text
+
+echo "== results"
+python "$REPO/scripts/summary.py" "$ROOT"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Shared set-up for demo.sh and test.sh (source it): Java 17+, a Python >= 3.11, the project's
+# .venv with pinned dependencies, and Delta's JVM jars (from Maven Central through Spark's own
+# resolver, or resolved with Maven into .jars/ where Spark's resolver cannot reach it).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO/.venv"
+
+say() { printf '[crmlake setup] %s\n' "$*" >&2; }
+die() { printf '[crmlake setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+java_major() {
+  command -v java >/dev/null 2>&1 || { echo 0; return; }
+  java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit}'
+}
+
+ensure_java() {
+  if [ "$(java_major)" -ge 17 ] 2>/dev/null; then return; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "Java 17+ not found: installing openjdk-17-jre-headless with apt-get"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null \
+      || die "could not install Java 17; install a JDK/JRE 17 or newer and put 'java' on PATH"
+  fi
+  [ "$(java_major)" -ge 17 ] 2>/dev/null || die "Spark 4 needs Java 17 or newer on PATH (found: $(java -version 2>&1 | head -1 || echo none)). Install e.g. 'openjdk-17-jre-headless'."
+}
+
+find_python() {
+  for candidate in "${CRMLAKE_PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return
+    fi
+  done
+  die "Python 3.11 or newer is required (set CRMLAKE_PYTHON to its path)"
+}
+
+ensure_venv() {
+  local stamp="$VENV/.crmlake-installed" want
+  want="$(cat "$REPO/pyproject.toml" | sha256sum | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$(find_python)" -m venv "$VENV"
+  fi
+  say "installing crmlake and its pinned dependencies into .venv (first time takes a few minutes)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q -e "$REPO[dev]"
+  echo "$want" > "$stamp"
+}
+
+ensure_delta_jars() {
+  # Spark resolves io.delta:delta-spark from Maven Central at session start. Where it cannot
+  # (no direct access, only a Maven mirror), resolve the same artifacts with mvn into .jars/,
+  # which the session builder then puts on spark.jars.
+  if ls "$REPO"/.jars/*.jar >/dev/null 2>&1; then return; fi
+  if [ "${CRMLAKE_JARS:-}" != "mvn" ] && curl -sfI -m 10 "https://repo1.maven.org/maven2/io/delta/" >/dev/null 2>&1; then
+    return
+  fi
+  say "Maven Central not reachable for Spark's resolver (or CRMLAKE_JARS=mvn): resolving Delta jars with mvn"
+  bash "$REPO/scripts/fetch-jars.sh" "$REPO/.jars"
+}
+
+ensure_java
+ensure_venv
+ensure_delta_jars
+export PATH="$VENV/bin:$PATH"
+export PYSPARK_PYTHON="$VENV/bin/python"
+export PYSPARK_DRIVER_PYTHON="$VENV/bin/python"
+export PYARROW_IGNORE_TIMEZONE=1
+export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"

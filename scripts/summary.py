@@ -1,0 +1,58 @@
+"""Print what a crmlake root holds, read with delta-rs (no Spark needed): table row counts,
+the quarantine by rule, and the last runs. Usage: python scripts/summary.py ROOT"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+
+def main(root: str) -> None:
+    base = Path(root).resolve()
+    print(f"tables under {base}:")
+    for layer in ("bronze", "silver", "gold"):
+        for path in sorted((base / layer).glob("*/_delta_log")):
+            table = DeltaTable(str(path.parent))
+            rows = sum(f.num_rows for f in table.to_pyarrow_dataset().get_fragments()) if table.files() else 0
+            print(f"  {layer}.{path.parent.name:<24} {rows:>12,} rows  version {table.version()}  {path.parent}")
+    quarantine = base / "silver" / "quarantine"
+    if (quarantine / "_delta_log").exists():
+        data = DeltaTable(str(quarantine)).to_pyarrow_table(columns=["entity", "rule"])
+        counts = data.group_by(["entity", "rule"]).aggregate([("rule", "count")]).sort_by("entity")
+        print("quarantine by entity and rule:")
+        for row in counts.to_pylist():
+            print(f"  {row['entity']:<20} {row['rule']:<20} {row['rule_count']:>8,}")
+    run_log = base / "gold" / "run_log"
+    if (run_log / "_delta_log").exists():
+        runs = DeltaTable(str(run_log)).to_pyarrow_table(
+            columns=[
+                "job",
+                "run_date",
+                "status",
+                "rows_read",
+                "rows_written",
+                "rows_rejected",
+                "rows_duplicate",
+                "duration_s",
+            ]
+        )
+        failed = pc.sum(pc.equal(runs["status"], "failed")).as_py() or 0
+        print(f"run_log: {runs.num_rows} runs, {failed} failed; totals:")
+        for job in sorted(set(runs["job"].to_pylist())):
+            mine = runs.filter(pc.equal(runs["job"], job))
+            total = {
+                c: pc.sum(mine[c]).as_py()
+                for c in ("rows_read", "rows_written", "rows_rejected", "rows_duplicate", "duration_s")
+            }
+            print(
+                f"  {job:<10} read {total['rows_read'] or 0:>11,}  written {total['rows_written'] or 0:>11,}  "
+                f"rejected {total['rows_rejected'] or 0:>8,}  duplicates {total['rows_duplicate'] or 0:>7,}  "
+                f"{total['duration_s'] or 0:,.0f} s"
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "data")
