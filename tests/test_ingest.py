@@ -271,3 +271,20 @@ def test_unreadable_file_fails_naming_it_and_writes_nothing(spark, cfg, ingest, 
     assert tables.versions(spark, cfg.root, names) == versions
     failed = tables.read(spark, cfg.root, "gold.run_log").where("status = 'failed'").first()
     assert "bad.csv" in failed["message"]
+
+
+def test_silver_opens_in_a_reader_that_is_not_spark(spark, cfg, ingest):
+    """A campaign or BI system reads silver with delta-rs (the deltalake package), not Spark."""
+    from deltalake import DeltaTable
+
+    base_landing(cfg.root)
+    assert ingest("--date", D1) == 0
+    usage = DeltaTable(tables.table_path(cfg.root, "silver.usage"))
+    assert usage.version() == tables.version(spark, cfg.root, "silver.usage")
+    arrow = usage.to_pyarrow_table(columns=["record_id", "subscriber_key", "event_date", "charge_amount"])
+    from_rust = spark.createDataFrame(arrow.to_pandas()).select("record_id", "subscriber_key", "event_date")
+    from_spark = tables.read(spark, cfg.root, "silver.usage").select("record_id", "subscriber_key", "event_date")
+    assertDataFrameEqual(from_rust, from_spark)
+    assert sorted(usage.metadata().partition_columns) == ["event_date"]
+    history = DeltaTable(tables.table_path(cfg.root, "silver.subscribers")).to_pyarrow_table()
+    assert history.num_rows == 3 and "valid_from" in history.column_names
