@@ -40,22 +40,22 @@ def ingest(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
         load_hmac_key(cfg),
     )
     written = tables_written_by_ingest(entities)
-    for day in dates_from_args(args):
-        record = RunRecord(JOB, day)
-        try:
-            counts = ingestor.run_date(day, entities, record.run_id)
-        except Exception as exc:
-            record.status, record.message = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            record_run(spark, cfg, record, written)
-            raise
-        record.status = "succeeded"
-        record.rows_read = sum(c.read for c in counts.values())
-        record.rows_written = sum(c.written for c in counts.values())
-        record.rows_rejected = sum(c.quarantined for c in counts.values())
-        record.rows_duplicate = sum(c.duplicates for c in counts.values())
-        record.event_dates = {d for c in counts.values() for d in c.event_dates}
-        record.details = {name: c.as_dict() for name, c in counts.items()}
+    days = dates_from_args(args)
+    record = RunRecord(JOB, days[-1], date_from=days[0])
+    try:
+        counts = ingestor.run(days, entities, record.run_id)
+    except Exception as exc:
+        record.status, record.message = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         record_run(spark, cfg, record, written)
+        raise
+    record.status = "succeeded"
+    record.rows_read = sum(c.read for c in counts.values())
+    record.rows_written = sum(c.written for c in counts.values())
+    record.rows_rejected = sum(c.quarantined for c in counts.values())
+    record.rows_duplicate = sum(c.duplicates for c in counts.values())
+    record.event_dates = {d for c in counts.values() for d in c.event_dates}
+    record.details = {name: c.as_dict() for name, c in counts.items()}
+    record_run(spark, cfg, record, written)
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import functions as F
-from pyspark.testing import assertDataFrameEqual
-
 from crmlake.contracts import ContractParams
 from crmlake.identity import normalize_msisdn
 from crmlake.ingest import classify
 from crmlake.schemas import ENTITIES
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
 
 PARAMS = ContractParams(
     future_tolerance_hours=6,
@@ -167,7 +166,7 @@ def test_survey_scores_depend_on_the_survey_type(spark):
 
 
 def test_network_cells_ranges_and_keys(spark):
-    def cell(cid, day, drop=0.01, tput=35.0, avail=99.5):
+    def cell(cid, day="2026-01-05", drop="0.01", tput="35.0", avail="99.5"):
         return {
             "cell_id": cid,
             "date": day,
@@ -178,13 +177,13 @@ def test_network_cells_ranges_and_keys(spark):
             "availability_pct": avail,
         }
 
-    d = dt.date(2026, 1, 5)
     rows = [
-        cell("A", d),
-        cell("B", d, drop=1.5),
-        cell("C", d, tput=-1.0),
-        cell(None, d),
-        cell("D", dt.date(2026, 1, 9)),
+        cell("A"),
+        cell("B", drop="1.5"),
+        cell("C", tput="-1.0"),
+        cell(None),
+        cell("D", day="2026-01-09"),
+        cell("E", avail="n/a"),
     ]
     expected = spark.createDataFrame(
         [
@@ -193,6 +192,7 @@ def test_network_cells_ranges_and_keys(spark):
             ("C", "quarantined", "out_of_range", "avg_throughput_mbps"),
             (None, "quarantined", "missing_required", "cell_id"),
             ("D", "quarantined", "future_event_time", "date"),
+            ("E", "quarantined", "invalid_type", "availability_pct"),
         ],
         "id string, _status string, reject_rule string, reject_column string",
     )

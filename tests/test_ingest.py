@@ -221,8 +221,39 @@ def test_late_records_land_in_their_own_day_and_latest_wins(spark, cfg, ingest):
         "record_id string, event_date date, bytes_down long, _file_date date",
     )
     assertDataFrameEqual(got, expected)
-    d2 = tables.read(spark, cfg.root, "gold.run_log").where(F.col("run_date") == D2).first()
-    assert d2["event_dates"] == [dt.date(2026, 1, 5), dt.date(2026, 1, 6)]
+    run = tables.read(spark, cfg.root, "gold.run_log").where(F.col("job") == "ingest").first()
+    assert (run["date_from"], run["run_date"]) == (dt.date(2026, 1, 5), dt.date(2026, 1, 6))
+    assert run["event_dates"] == [dt.date(2026, 1, 4), dt.date(2026, 1, 5), dt.date(2026, 1, 6)]
+    by_day = json.loads(run["details"])["usage"]["by_file_date"]
+    assert by_day == {
+        D1: {"read": 14, "accepted": 2, "quarantined": 10, "duplicate": 2},  # r2 is superseded by D2's copy
+        D2: {"read": 3, "accepted": 3, "quarantined": 0, "duplicate": 0},
+    }
+
+
+def test_a_range_equals_its_days_one_by_one(spark, cfg, tmp_path, hmac_key):
+    """Ingesting D1..D2 in one run leaves the same silver tables as D1 then D2."""
+    roots = {}
+    for mode in ("range", "daily"):
+        root = str(tmp_path / mode)
+        base_landing(root)
+        write(
+            root,
+            "usage",
+            D2,
+            "usage_2.csv",
+            [USAGE_HEADER, usage_line("r1", "09121110001", "2026-01-05 08:00:00", duration="61")],
+        )
+        write(root, "subscribers", D2, "s.csv", [SUB_HEADER, subscriber_line("09121110001", D2, tariff="PRE_DATA")])
+        runs = [["--from", D1, "--to", D2]] if mode == "range" else [["--date", D1], ["--date", D2]]
+        for args in runs:
+            assert ingest_main(["--root", root, *args], spark=spark) == 0
+        roots[mode] = root
+    for name in ("silver.usage", "silver.subscribers", "silver.quarantine", "silver.subscriber_contacts"):
+        drop = ["_batch_id", "_ingested_at", "run_id"]
+        assertDataFrameEqual(
+            tables.read(spark, roots["range"], name).drop(*drop), tables.read(spark, roots["daily"], name).drop(*drop)
+        )
 
 
 def test_subscriber_history_keeps_versions(spark, cfg, ingest):

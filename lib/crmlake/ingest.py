@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -84,6 +84,8 @@ class EntityCounts:
     duplicates: int = 0
     written: int = 0
     event_dates: tuple[dt.date, ...] = ()
+    # file date -> {"read", "accepted", "quarantined", "duplicate"}: each day reconciles alone.
+    by_file_date: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {**self.__dict__, "event_dates": [d.isoformat() for d in self.event_dates]}
@@ -133,10 +135,28 @@ def list_landing_files(spark: SparkSession, root: str, entity: str, day: dt.date
 
 
 def read_landing(spark: SparkSession, entity: Entity, paths: list[str]) -> DataFrame:
-    """The files as the bronze layer keeps them: contract columns as strings (Parquet typed),
-    ``_corrupt_record`` for lines that do not parse, and the file's own metadata."""
+    """The files as the bronze layer keeps them: contract columns as strings, ``_corrupt_record``
+    for lines that do not parse, and the file's own metadata."""
     if entity.fmt == "parquet":
-        df = spark.read.schema(entity.landing_schema).parquet(*paths).withColumn(CORRUPT, F.lit(None).cast("string"))
+        # Each file with its own footer schema: a column whose type drifted is cast to string
+        # and checked row by row; a column the file lacks is null (and caught as missing).
+        frames = []
+        for path in paths:
+            raw_df = spark.read.parquet(path)
+            present = set(raw_df.columns)
+            frames.append(
+                raw_df.select(
+                    *[
+                        (F.col(c) if c in present else F.lit(None)).cast("string").alias(c)
+                        for c in entity.landing_columns
+                    ],
+                    F.lit(None).cast("string").alias(CORRUPT),
+                    "_metadata",
+                )
+            )
+        df = frames[0]
+        for frame in frames[1:]:
+            df = df.unionByName(frame)
     else:
         schema = T.StructType([*entity.landing_schema.fields, T.StructField(CORRUPT, T.StringType())])
         reader = (
@@ -306,9 +326,14 @@ def classify(
     content = [c for c in business_columns(entity) if not (entity.is_snapshot and c == entity.event_time)]
     df = df.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*content)), 256))
 
-    keys = silver_key(entity)
+    # A snapshot entity holds one row per key per snapshot day; events one row per key.
+    keys = silver_key(entity) + (["_file_date"] if entity.is_snapshot else [])
     newest_first = Window.partitionBy(*keys, F.col("reject_rule").isNull()).orderBy(
-        F.col("_ingested_at").desc(), F.col("_batch_id").desc(), F.col("_source_file").desc(), F.col("_row_hash").desc()
+        F.col("_file_date").desc(),
+        F.col("_ingested_at").desc(),
+        F.col("_batch_id").desc(),
+        F.col("_source_file").desc(),
+        F.col("_row_hash").desc(),
     )
     return (
         df.withColumn("_rank", F.row_number().over(newest_first))
@@ -450,7 +475,11 @@ def contact_rows(classified_df: DataFrame) -> DataFrame:
 
 
 class Ingestor:
-    """Runs ingest for one file date across entities, with all-or-nothing semantics."""
+    """Runs ingest for a set of file dates across entities, with all-or-nothing semantics.
+
+    All the days of a run are classified in one pass per entity (a day costs its rows, not a
+    round of Spark jobs); each day's counts are kept apart and reconcile on their own.
+    """
 
     def __init__(self, spark: SparkSession, root: str, params: ContractParams, msisdn_e164: Column, hmac_key: bytes):
         self.spark = spark
@@ -459,10 +488,10 @@ class Ingestor:
         self.msisdn_e164 = msisdn_e164
         self.hmac_key = hmac_key
 
-    def run_date(self, day: dt.date, entities: list[str], run_id: str) -> dict[str, EntityCounts]:
+    def run(self, days: list[dt.date], entities: list[str], run_id: str) -> dict[str, EntityCounts]:
         written = tables_written_by_ingest(entities)
         before = tables.versions(self.spark, self.root, written)
-        batch_id = f"{day.isoformat()}-{uuid.uuid4().hex[:12]}"
+        batch_id = f"{days[-1].isoformat()}-{uuid.uuid4().hex[:12]}"
         ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         counts: dict[str, EntityCounts] = {}
         try:
@@ -471,17 +500,18 @@ class Ingestor:
             new_files = {}
             for name in entities:
                 entity = ENTITIES[name]
-                files = new_landing_files(
-                    self.spark, self.root, entity, list_landing_files(self.spark, self.root, name, day)
-                )
+                listed = [f for day in days for f in list_landing_files(self.spark, self.root, name, day)]
+                files = new_landing_files(self.spark, self.root, entity, listed)
                 rows_per_file = count_rows_per_file(self.spark, entity, files) if files else {}
                 new_files[name] = (files, rows_per_file)
             for name in entities:
                 entity = ENTITIES[name]
-                with stage(f"ingest {name}", date=day.isoformat()) as info:
+                with stage(f"ingest {name}", dates=f"{days[0]}..{days[-1]}") as info:
                     files, rows_per_file = new_files[name]
-                    counts[name] = self._ingest_entity(entity, day, files, rows_per_file, batch_id, ingested_at, run_id)
-                    info.update(counts[name].as_dict())
+                    counts[name] = self._ingest_entity(
+                        entity, days, files, rows_per_file, batch_id, ingested_at, run_id
+                    )
+                    info.update({k: v for k, v in counts[name].as_dict().items() if k != "by_file_date"})
         except Exception:
             rolled = tables.restore(self.spark, self.root, before)
             if rolled:
@@ -492,7 +522,7 @@ class Ingestor:
     def _ingest_entity(
         self,
         entity: Entity,
-        day: dt.date,
+        days: list[dt.date],
         files: list[LandingFile],
         rows_per_file: dict[str, int],
         batch_id: str,
@@ -504,7 +534,7 @@ class Ingestor:
             land_to_bronze(self.spark, self.root, entity, files, rows_per_file, batch_id, ingested_at)
         if not tables.exists(self.spark, self.root, bronze_name(entity)):
             return counts
-        bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date") == F.lit(day))
+        bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
         known_df = None
         if entity.checks_subscriber:
             subscribers = silver_name(ENTITIES["subscribers"])
@@ -517,30 +547,33 @@ class Ingestor:
             bronze_df, entity, self.params, self.msisdn_e164 if entity.has_msisdn else None, self.hmac_key, known_df
         ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            by_status = {r["_status"]: r["count"] for r in classified_df.groupBy("_status").count().collect()}
-            counts.accepted = by_status.get("accepted", 0)
-            counts.quarantined = by_status.get("quarantined", 0)
-            counts.duplicates = by_status.get("duplicate", 0)
-            counts.read = sum(by_status.values())
-            if counts.read != counts.accepted + counts.quarantined + counts.duplicates:
-                raise ReconciliationError(f"{entity.name} {day}: counts do not reconcile: {by_status}")
-            self._write_quarantine(entity, day, classified_df, run_id)
+            for row in classified_df.groupBy("_file_date", "_status").count().collect():
+                day = counts.by_file_date.setdefault(
+                    row["_file_date"].isoformat(), {"read": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
+                )
+                day[row["_status"]] += row["count"]
+                day["read"] += row["count"]
+            for day, c in counts.by_file_date.items():
+                if c["read"] != c["accepted"] + c["quarantined"] + c["duplicate"]:
+                    raise ReconciliationError(f"{entity.name} {day}: counts do not reconcile: {c}")
+            counts.read = sum(c["read"] for c in counts.by_file_date.values())
+            counts.accepted = sum(c["accepted"] for c in counts.by_file_date.values())
+            counts.quarantined = sum(c["quarantined"] for c in counts.by_file_date.values())
+            counts.duplicates = sum(c["duplicate"] for c in counts.by_file_date.values())
+            self._write_quarantine(entity, days, classified_df, run_id)
             counts.written, counts.event_dates = self._write_silver(entity, classified_df)
         finally:
             classified_df.unpersist()
         return counts
 
-    def _write_quarantine(self, entity: Entity, day: dt.date, classified_df: DataFrame, run_id: str) -> None:
-        scope = f"entity = '{entity.name}' AND _file_date = '{day.isoformat()}'"
+    def _write_quarantine(self, entity: Entity, days: list[dt.date], classified_df: DataFrame, run_id: str) -> None:
+        dates_sql = ", ".join(f"DATE'{d.isoformat()}'" for d in days)
+        scope = f"entity = '{entity.name}' AND _file_date IN ({dates_sql})"
         rows_df = quarantine_rows(classified_df, entity, run_id)
         if tables.exists(self.spark, self.root, QUARANTINE):
-            old_df = tables.read(self.spark, self.root, QUARANTINE).where(scope)
-            unchanged = old_df.drop("run_id", "_ingested_at").exceptAll(
-                rows_df.drop("run_id", "_ingested_at")
-            ).isEmpty() and (
-                rows_df.drop("run_id", "_ingested_at").exceptAll(old_df.drop("run_id", "_ingested_at")).isEmpty()
-            )
-            if unchanged:
+            old_df = tables.read(self.spark, self.root, QUARANTINE).where(scope).drop("run_id", "_ingested_at")
+            new_df = rows_df.drop("run_id", "_ingested_at")
+            if old_df.exceptAll(new_df).isEmpty() and new_df.exceptAll(old_df).isEmpty():
                 return
         elif rows_df.isEmpty():
             return
@@ -552,10 +585,18 @@ class Ingestor:
         if not event_dates:
             return 0, ()
         if entity.name == "subscribers":
-            written = write_subscriber_history(self.spark, self.root, rows_df)
+            # History is built one extract at a time, in date order.
+            written = sum(
+                write_subscriber_history(
+                    self.spark,
+                    self.root,
+                    latest_per_key(rows_df.where(F.col("extract_date") == F.lit(day)), ["subscriber_key"]),
+                )
+                for day in event_dates
+            )
             tables.upsert_changed(
                 self.spark,
-                contact_rows(classified_df),
+                latest_per_key(contact_rows(classified_df), ["subscriber_key"]),
                 self.root,
                 SUBSCRIBER_CONTACTS,
                 keys=["subscriber_key"],
@@ -574,3 +615,11 @@ class Ingestor:
             partition_by=["event_date"],
         )
         return written, event_dates
+
+
+def latest_per_key(df: DataFrame, keys: list[str]) -> DataFrame:
+    """One row per key: the one from the latest file date (then batch time, then content)."""
+    newest = Window.partitionBy(*keys).orderBy(
+        F.col("_file_date").desc(), F.col("_ingested_at").desc(), F.col("_row_hash").desc()
+    )
+    return df.withColumn("_rank", F.row_number().over(newest)).where("_rank = 1").drop("_rank")

@@ -19,7 +19,8 @@ RUN_LOG_SCHEMA = T.StructType(
     [
         T.StructField("run_id", T.StringType(), False),
         T.StructField("job", T.StringType(), False),
-        T.StructField("run_date", T.DateType()),
+        T.StructField("run_date", T.DateType()),  # the day processed (the last day of a range)
+        T.StructField("date_from", T.DateType()),  # the first day of a range (= run_date for one day)
         T.StructField("status", T.StringType(), False),
         T.StructField("started_at", T.TimestampType(), False),
         T.StructField("finished_at", T.TimestampType(), False),
@@ -43,6 +44,7 @@ class RunRecord:
 
     job: str
     run_date: dt.date | None
+    date_from: dt.date | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     started_monotonic: float = field(default_factory=time.monotonic)
@@ -63,6 +65,7 @@ class RunRecord:
             self.run_id,
             self.job,
             self.run_date,
+            self.date_from or self.run_date,
             self.status,
             self.started_at,
             finished,

@@ -71,9 +71,8 @@ class Entity:
 
     @property
     def landing_schema(self) -> T.StructType:
-        """What bronze keeps: every column as the string that arrived (Parquet keeps types)."""
-        if self.fmt == "parquet":
-            return self.silver
+        """What bronze keeps: every column as the string that arrived (Parquet values are cast
+        to string, so a file whose types drifted is checked row by row, not refused whole)."""
         return T.StructType([T.StructField(c, T.StringType()) for c in self.landing_columns])
 
 

@@ -53,6 +53,8 @@ def spark_settings(cfg: Config) -> dict[str, str]:
         # many for local runs and small tables.
         "spark.databricks.delta.snapshotPartitions": str(spark_cfg["delta_snapshot_partitions"]),
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # Progress goes to the structured log (stage, rows, elapsed); console bars would garble it.
+        "spark.ui.showConsoleProgress": "false",
     }
     settings.update({k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()})
     return settings
