@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-JOBS = ("ingest",)
+JOBS = ("generate", "ingest")
 
 
 def _job_module(name: str):
