@@ -54,7 +54,11 @@ ensure_delta_jars() {
   # (no direct access, only a Maven mirror), resolve the same artifacts with mvn into .jars/,
   # which the session builder then puts on spark.jars.
   if ls "$REPO"/.jars/*.jar >/dev/null 2>&1; then return; fi
-  if [ "${CRMLAKE_JARS:-}" != "mvn" ] && curl -sfI -m 10 "https://repo1.maven.org/maven2/io/delta/" >/dev/null 2>&1; then
+  local package group artifact version pom
+  package="$(grep -E '^\s*delta_package:' "$REPO/conf/base/platform.yaml" | sed -E 's/.*"(.*)".*/\1/')"
+  IFS=: read -r group artifact version <<<"$package"
+  pom="https://repo1.maven.org/maven2/${group//.//}/$artifact/$version/$artifact-$version.pom"
+  if [ "${CRMLAKE_JARS:-}" != "mvn" ] && curl -sf -m 10 -o /dev/null "$pom" 2>/dev/null; then
     return
   fi
   say "Maven Central not reachable for Spark's resolver (or CRMLAKE_JARS=mvn): resolving Delta jars with mvn"

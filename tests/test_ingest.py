@@ -290,16 +290,28 @@ def test_subscriber_history_keeps_versions(spark, cfg, ingest):
 def test_unreadable_file_fails_naming_it_and_writes_nothing(spark, cfg, ingest, capsys):
     base_landing(cfg.root)
     assert ingest("--date", D1) == 0
-    names = ["silver.usage", "bronze.usage", "bronze.ingested_files", "silver.quarantine", "silver.subscribers"]
-    versions = tables.versions(spark, cfg.root, names)
-    write(cfg.root, "subscribers", D2, "subscribers.csv", [SUB_HEADER, subscriber_line("09121110001", D2)])
+    names = [
+        "silver.subscribers",
+        "silver.subscriber_contacts",
+        "bronze.subscribers",
+        "silver.usage",
+        "bronze.usage",
+        "bronze.ingested_files",
+        "silver.quarantine",
+    ]
+    before = {n: tables.read(spark, cfg.root, n).collect() for n in names}
+    # Subscribers are written first in the run, then the usage file fails.
+    write(cfg.root, "subscribers", D2, "subscribers.csv", [SUB_HEADER, subscriber_line("09121110001", D2, tariff="X")])
     write(cfg.root, "usage", D2, "good.csv", [USAGE_HEADER, usage_line("r30", "09121110001", "2026-01-06 07:00:00")])
     write(cfg.root, "usage", D2, "bad.csv", ["id;number;when", "1;2;3"])
     assert ingest("--date", D2) == 4
     err = capsys.readouterr().err
-    assert "landing/usage/date=2026-01-06/bad.csv" in err
     assert "UnreadableFileError" in err
-    assert tables.versions(spark, cfg.root, names) == versions
+    assert "landing/usage/date=2026-01-06/bad.csv" in err and "good.csv" not in err
+    for n in names:
+        assertDataFrameEqual(tables.read(spark, cfg.root, n), before[n])
+    history = tables.delta_table(spark, cfg.root, "silver.subscribers").history(1).first()
+    assert history["operation"] == "RESTORE"
     failed = tables.read(spark, cfg.root, "gold.run_log").where("status = 'failed'").first()
     assert "bad.csv" in failed["message"]
 

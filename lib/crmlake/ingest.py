@@ -192,30 +192,26 @@ def _read_error_summary(exc: Exception) -> str:
     return " ".join(detail) or type(exc).__name__
 
 
-def _rows_per_file(landing_df: DataFrame, entity: Entity) -> dict[str, int]:
+def _parse_fully(landing_df: DataFrame, entity: Entity) -> None:
     # The max of a hash of every column makes the reader parse every field (and check every
     # CSV header); a bare count() would let Spark skip the parsing.
-    parsed = F.max(F.hash(*entity.landing_columns, CORRUPT)).alias("_parsed")
-    rows = landing_df.groupBy("_source_file").agg(F.count(F.lit(1)).alias("rows"), parsed).collect()
-    return {r["_source_file"]: r["rows"] for r in rows}
+    landing_df.agg(F.max(F.hash(*entity.landing_columns, CORRUPT))).collect()
 
 
-def count_rows_per_file(spark: SparkSession, entity: Entity, files: list[LandingFile]) -> dict[str, int]:
-    """Reads every file in full (so a file that cannot be parsed fails here, before any write)
-    and returns rows per file. Raises :class:`UnreadableFileError` naming the bad file(s)."""
-    try:
-        return _rows_per_file(read_landing(spark, entity, [f.path for f in files]), entity)
-    except Exception as exc:  # noqa: BLE001 - any reader failure becomes a named-file error
-        bad = []
-        for f in files:
-            try:
-                _rows_per_file(read_landing(spark, entity, [f.path]), entity)
-            except Exception as one_exc:  # noqa: BLE001
-                bad.append(f"{f.relative}: {_read_error_summary(one_exc)}")
-        detail = "; ".join(bad) if bad else _read_error_summary(exc)
-        raise UnreadableFileError(
-            f"cannot read {entity.name} landing file(s) as {entity.fmt}: {detail}. Nothing of this run was written."
-        ) from None
+def unreadable_file_error(
+    spark: SparkSession, entity: Entity, files: list[LandingFile], exc: Exception
+) -> UnreadableFileError:
+    """Find which of ``files`` cannot be parsed (each is read alone) and say so."""
+    bad = []
+    for f in files:
+        try:
+            _parse_fully(read_landing(spark, entity, [f.path]), entity)
+        except Exception as one_exc:  # noqa: BLE001 - any reader failure names its file
+            bad.append(f"{f.relative}: {_read_error_summary(one_exc)}")
+    detail = "; ".join(bad) if bad else _read_error_summary(exc)
+    return UnreadableFileError(
+        f"cannot read {entity.name} landing file(s) as {entity.fmt}: {detail}. Nothing of this run was written."
+    )
 
 
 def new_landing_files(spark: SparkSession, root: str, entity: Entity, files: list[LandingFile]) -> list[LandingFile]:
@@ -242,16 +238,30 @@ def land_to_bronze(
     root: str,
     entity: Entity,
     files: list[LandingFile],
-    rows_per_file: dict[str, int],
     batch_id: str,
     ingested_at: dt.datetime,
 ) -> int:
-    """Append ``files`` (already read in full by :func:`count_rows_per_file`, which gave
-    ``rows_per_file``) to bronze and register them. Returns rows."""
+    """Append ``files`` to bronze and register them. Returns rows.
+
+    A file that cannot be parsed fails the write (Delta commits nothing) and is named in an
+    :class:`UnreadableFileError`; the caller restores whatever the run wrote before.
+    """
     bronze_df = read_landing(spark, entity, [f.path for f in files]).withColumns(
         {"_batch_id": F.lit(batch_id), "_ingested_at": F.lit(ingested_at).cast("timestamp")}
     )
-    tables.append(bronze_df, root, bronze_name(entity), partition_by=["_file_date"])
+    try:
+        tables.append(bronze_df, root, bronze_name(entity), partition_by=["_file_date"])
+    except Exception as exc:  # noqa: BLE001 - a reader failure becomes a named-file error
+        raise unreadable_file_error(spark, entity, files, exc) from None
+    rows_per_file = {
+        r["_source_file"]: r["count"]
+        for r in tables.read(spark, root, bronze_name(entity))
+        .where(F.col("_file_date").isin(list({_file_day(f) for f in files})))
+        .where(F.col("_batch_id") == batch_id)
+        .groupBy("_source_file")
+        .count()
+        .collect()
+    }
     registry = [
         (
             entity.name,
@@ -495,22 +505,16 @@ class Ingestor:
         ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         counts: dict[str, EntityCounts] = {}
         try:
-            # Read every new file in full before the first write: an unreadable file stops the
-            # run with nothing written.
+            # Which files are new is settled before the first write. A file that cannot be
+            # parsed fails its entity's bronze write; everything written before is restored.
             new_files = {}
             for name in entities:
-                entity = ENTITIES[name]
                 listed = [f for day in days for f in list_landing_files(self.spark, self.root, name, day)]
-                files = new_landing_files(self.spark, self.root, entity, listed)
-                rows_per_file = count_rows_per_file(self.spark, entity, files) if files else {}
-                new_files[name] = (files, rows_per_file)
+                new_files[name] = new_landing_files(self.spark, self.root, ENTITIES[name], listed)
             for name in entities:
                 entity = ENTITIES[name]
                 with stage(f"ingest {name}", dates=f"{days[0]}..{days[-1]}") as info:
-                    files, rows_per_file = new_files[name]
-                    counts[name] = self._ingest_entity(
-                        entity, days, files, rows_per_file, batch_id, ingested_at, run_id
-                    )
+                    counts[name] = self._ingest_entity(entity, days, new_files[name], batch_id, ingested_at, run_id)
                     info.update({k: v for k, v in counts[name].as_dict().items() if k != "by_file_date"})
         except Exception:
             rolled = tables.restore(self.spark, self.root, before)
@@ -524,14 +528,13 @@ class Ingestor:
         entity: Entity,
         days: list[dt.date],
         files: list[LandingFile],
-        rows_per_file: dict[str, int],
         batch_id: str,
         ingested_at: dt.datetime,
         run_id: str,
     ) -> EntityCounts:
         counts = EntityCounts(new_files=len(files))
         if files:
-            land_to_bronze(self.spark, self.root, entity, files, rows_per_file, batch_id, ingested_at)
+            land_to_bronze(self.spark, self.root, entity, files, batch_id, ingested_at)
         if not tables.exists(self.spark, self.root, bronze_name(entity)):
             return counts
         bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
