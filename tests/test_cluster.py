@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from crmlake import tables
+from crmlake.schemas import ENTITIES
 from pyspark.sql import functions as F
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +68,7 @@ def test_generate_and_ingest_on_a_standalone_cluster(spark, tmp_path, cluster):
         "--start",
         "2026-02-01",
         "--days",
-        "3",
+        "2",
         "--bad-rate",
         "0.02",
         "--log-format",
@@ -91,14 +92,6 @@ def test_generate_and_ingest_on_a_standalone_cluster(spark, tmp_path, cluster):
     assert usage.count() > 1000
     assert tables.read(spark, root, "silver.subscribers").where("is_current").count() > 250
     # Every bronze row is read exactly once (by the run of its file date) and accounted for.
-    entities = [
-        "subscribers",
-        "network_cells",
-        "usage",
-        "recharges",
-        "care_interactions",
-        "surveys",
-        "campaign_responses",
-    ]
+    entities = list(ENTITIES)
     assert totals["rows_read"] == sum(tables.read(spark, root, f"bronze.{e}").count() for e in entities)
     assert totals["rows_rejected"] == tables.read(spark, root, "silver.quarantine").count()
