@@ -32,14 +32,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from crmlake.errors import ConfigError
 from crmlake.log import log, stage
@@ -324,6 +327,9 @@ _CSV_WRITE_OPTIONS = {"header": "true", "sep": "\u0001", "quote": "", "escapeQuo
                       "ignoreLeadingWhiteSpace": "false", "ignoreTrailingWhiteSpace": "false",
                       "partitionOverwriteMode": "static"}
 MAX_FILES_PER_DAY = 64
+# The usage projection compiles to one large method, and HotSpot does not JIT-compile methods
+# over 8000 bytes of bytecode: let Spark split such stages instead of running them interpreted.
+GENERATE_SQL_CONF = {"spark.sql.codegen.hugeMethodLimit": "8000"}
 ROWS_PER_WRITE_TASK = 500_000  # rows of the smaller entities one write task takes
 # fmt: on
 
@@ -419,9 +425,9 @@ class GenParams:
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
         for f in fields(self):
-            if f.type == "float" and f.name not in _UNBOUNDED_FLOATS:
-                if not 0.0 <= getattr(self, f.name) <= 1.0:
-                    problems.append(f"{f.name} must be within [0, 1]")
+            is_share = f.type == "float" and f.name not in _UNBOUNDED_FLOATS
+            if is_share and not 0.0 <= getattr(self, f.name) <= 1.0:
+                problems.append(f"{f.name} must be within [0, 1]")
         if not 0.0 <= self.monthly_churn < 1.0:
             problems.append("monthly_churn must be within [0, 1)")
         if self.late_payer_share + self.non_payer_share > 1.0:
@@ -521,7 +527,7 @@ def _pick(u: Sql, choices: Sequence[tuple[Any, float | Sql]]) -> Sql:
     draw). Weights may be numbers or, varying by row, SQL expressions."""
     if len(choices) == 1:
         return Sql(_lit(choices[0][0]))
-    if all(isinstance(w, int | float) and not isinstance(w, Sql) for _, w in choices):
+    if all(isinstance(w, int | float) for _, w in choices):
         total = float(sum(w for _, w in choices))
         bounds, acc = [], 0.0
         for _, weight in choices[:-1]:
@@ -532,7 +538,7 @@ def _pick(u: Sql, choices: Sequence[tuple[Any, float | Sql]]) -> Sql:
         terms = [_lit(w) for _, w in choices]
         bounds = [_sql(" + ".join(terms[: i + 1])) for i in range(len(terms) - 1)]
         scaled = f"{u} * ({' + '.join(terms)})"
-    whens = " ".join(f"WHEN {scaled} < {b} THEN {_lit(v)}" for (v, _), b in zip(choices, bounds))
+    whens = " ".join(f"WHEN {scaled} < {b} THEN {_lit(v)}" for (v, _), b in zip(choices[:-1], bounds, strict=True))
     return _sql(f"CASE {whens} ELSE {_lit(choices[-1][0])} END")  # the last bracket
 
 
@@ -986,6 +992,13 @@ def with_final_churn(subs_df: DataFrame, assignments_df: DataFrame, p: GenParams
     })  # fmt: skip
 
 
+SUBSCRIBER_DAY_COLUMNS = (
+    "sub_id", "day", "bk", "nat", "plan_type", "tariff_now", "device_type", "region_idx", "home_cell_id",
+    "date_str", "date_compact", "is_roaming", "intensity", "complaint_propensity", "churn_day",
+    "fade_progress", "is_poor_recent", "lam", "n", "n_on_time", "late_day",
+)  # fmt: skip
+
+
 def subscriber_days_df(subs_df: DataFrame, days_df: DataFrame, p: GenParams) -> DataFrame:
     """One row per subscriber per day the line is live (activated, not yet churned), with the
     day's expected usage ``lam``, the event count ``n`` and its late part (arriving in the file
@@ -1025,7 +1038,8 @@ def subscriber_days_df(subs_df: DataFrame, days_df: DataFrame, p: GenParams) -> 
         "late_day": _x(f"day + 1 + {_int_below('bk', 'late_lag', p.max_late_days)}"),
         "date_compact": _x("replace(date_str, '-', '')"),
     })  # fmt: skip
-    return df.withColumn("n_on_time", F.col("n") - F.col("n_late"))
+    df = df.withColumn("n_on_time", F.col("n") - F.col("n_late"))
+    return df.select(*SUBSCRIBER_DAY_COLUMNS)  # what usage, recharges and care need: it is cached
 
 
 # --- usage ----------------------------------------------------------------------------------------------
@@ -1036,13 +1050,12 @@ USAGE_BASE_COLUMNS = (
 )  # fmt: skip
 
 
-def usage_df(sub_days_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
-    """All usage records, bad ones injected, partitioned so that each write task holds whole
-    files of arrival dates (``date``). Records ``0..n_on_time-1`` of a subscriber-day arrive on
-    its day; the rest (the late ones) on ``late_day``, unless that is after the window.
-
-    Only subscriber-day rows are shuffled, by (arrival day, subscriber bucket); each is then
-    exploded into its records where it landed."""
+def usage_arrivals_df(sub_days_df: DataFrame, p: GenParams, partitioned: bool = True) -> DataFrame:
+    """Subscriber-day rows split by arrival: records ``lo..hi`` arrive in the file of
+    ``file_day`` (``date``). Records ``0..n_on_time-1`` arrive on their day, the rest (the late
+    ones) on ``late_day`` unless that is after the window. Partitioned by (arrival day,
+    subscriber bucket) so that each write task holds whole files; only these small rows are
+    shuffled, each is exploded into its records where it landed."""
     files = p.usage_files_per_day
     # what is the same for all records of a subscriber-day is formatted before the explode
     base = sub_days_df.select(
@@ -1059,8 +1072,14 @@ def usage_df(sub_days_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
         F.col("late_day").alias("file_day"), _x(_date_str(p, "late_day")).alias("date"),
     )  # fmt: skip
     tasks = min(p.days * files, math.ceil(p.expected_usage_rows / p.usage_rows_per_file))
-    arriving = on_time.unionByName(late).repartition(tasks, "file_day", _x(f"pmod(sub_id, {files})"))
-    rows = usage_events_df(arriving, p, ident)
+    arrivals = on_time.unionByName(late)
+    return arrivals.repartition(tasks, "file_day", _x(f"pmod(sub_id, {files})")) if partitioned else arrivals
+
+
+def usage_df(sub_days_df: DataFrame, p: GenParams, ident: dict, partitioned: bool = True) -> DataFrame:
+    """All usage records with bad ones injected and their CSV ``line``, partitioned for writing
+    (see :func:`usage_arrivals_df`) unless ``partitioned`` is false."""
+    rows = usage_events_df(usage_arrivals_df(sub_days_df, p, partitioned), p, ident)
     rows = _apply_overrides(_with_bad_kind(rows, p, "usage"), _usage_overrides(p, ident))
     return _with_csv_line(rows, "usage", text_columns=())
 
@@ -1614,11 +1633,8 @@ def _campaign_overrides(p: GenParams, ident: dict) -> dict[str, dict[str, Sql]]:
 
 def network_cells_rows(spark: SparkSession, p: GenParams) -> DataFrame:
     """:func:`network_cells_df` with the row bookkeeping that bad-record injection needs."""
-    df = network_cells_df(spark, p).withColumns({
-        "rk": _x(_key(p.seed, "cell_row", "cell_id", "day")),
-        "date": _x(_date_str(p, "day")),
-    })  # fmt: skip
-    return df.withColumn("key", F.concat_ws("|", "cell_id", "date"))
+    df = network_cells_df(spark, p).withColumn("rk", _x(_key(p.seed, "cell_row", "cell_id", "day")))
+    return df.withColumn("key", _x("concat_ws('|', cell_id, CAST(date AS STRING))"))
 
 
 def _cell_overrides() -> dict[str, dict[str, Sql]]:
@@ -1775,6 +1791,35 @@ def _write_truth(df: DataFrame, path: str, sort_columns: Sequence[str]) -> None:
 # --- the whole operator -----------------------------------------------------------------------------------
 
 
+_conf_lock = threading.Lock()
+_conf_users: dict[str, int] = {}
+_conf_saved: dict[str, str | None] = {}
+
+
+@contextmanager
+def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Runtime SQL settings for the duration of a block, restored when the last of the
+    (possibly concurrent) blocks using them ends."""
+    with _conf_lock:
+        for key, value in settings.items():
+            if _conf_users.get(key, 0) == 0:
+                _conf_saved[key] = spark.conf.get(key, None)
+                spark.conf.set(key, value)
+            _conf_users[key] = _conf_users.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        with _conf_lock:
+            for key in settings:
+                _conf_users[key] -= 1
+                if _conf_users[key] == 0:
+                    previous = _conf_saved.pop(key)
+                    if previous is None:
+                        spark.conf.unset(key)
+                    else:
+                        spark.conf.set(key, previous)
+
+
 def _observed(df: DataFrame) -> tuple[DataFrame, Observation]:
     """``df`` counting its rows as the write that consumes it runs (no extra pass)."""
     observation = Observation()
@@ -1791,8 +1836,6 @@ def generate_operator(spark: SparkSession, root: str, gen: dict, identity: dict)
     written per entity, counted while the files are written.
     """
     p = GenParams.from_config(gen)
-    root = root.rstrip("/")
-    landing, truth = f"{root}/landing", f"{root}/truth"
     log("generate: started", subscribers=p.subscribers, start=str(p.start), days=p.days,
         seed=p.seed, bad_rate=p.bad_rate)  # fmt: skip
     cached: list[DataFrame] = []
@@ -1802,96 +1845,115 @@ def generate_operator(spark: SparkSession, root: str, gen: dict, identity: dict)
         cached.append(df)
         return df
 
+    try:
+        with _session_conf(spark, GENERATE_SQL_CONF):
+            counts = _generate(spark, p, root.rstrip("/"), identity, keep)
+    finally:
+        for df in cached:
+            df.unpersist()
+    log("generate: done", **counts)
+    return counts
+
+
+def _generate(
+    spark: SparkSession, p: GenParams, root: str, identity: dict, keep: Callable[[DataFrame], DataFrame]
+) -> dict[str, int]:
+    landing, truth = f"{root}/landing", f"{root}/truth"
+
     def bad(rows: DataFrame, entity: str, overrides: dict[str, dict[str, Sql]]) -> DataFrame:
         return _apply_overrides(_with_bad_kind(rows, p, entity), overrides)
 
-    counts: dict[str, int] = {}
-    truth_parts: list[DataFrame] = []
-    try:
-        with stage("generate population"):
-            days_df = _days_df(spark, p)
-            traits = keep(subscriber_traits_df(spark, p))
-            with_churn = traits.transform(with_base_churn, p, stable_mean(traits, "raw_hazard"))
-            campaigns = spark.createDataFrame(campaign_plan(p), CAMPAIGN_SCHEMA)
-            assignments = keep(campaign_assignments_df(with_churn, campaigns, p))
-            subs = keep(with_final_churn(with_churn, assignments, p))
-            sub_days = keep(subscriber_days_df(subs, days_df, p))
-            care_good = keep(care_df(sub_days, p, identity))
+    with stage("generate population"):
+        days_df = _days_df(spark, p)
+        traits = keep(subscriber_traits_df(spark, p))
+        with_churn = traits.transform(with_base_churn, p, stable_mean(traits, "raw_hazard"))
+        campaigns = spark.createDataFrame(campaign_plan(p), CAMPAIGN_SCHEMA)
+        assignments = keep(campaign_assignments_df(with_churn, campaigns, p))
+        subs = keep(with_final_churn(with_churn, assignments, p))
+        sub_days = keep(subscriber_days_df(subs, days_df, p))
+        care_good = keep(care_df(sub_days, p, identity))
 
+    json_kinds = {"care_interactions": dict(key="interaction_id", time="started_at", enum=("channel", "pigeon"),
+                                            negative="handle_time_s", text="notes"),
+                  "surveys": dict(key="survey_id", time="answered_at", enum=("survey_type", "smoke_signal"),
+                                  negative="score", text="comment")}  # fmt: skip
+    small_entities = {
+        "subscribers": lambda: _with_csv_line(
+            bad(subscriber_extract_df(subs, days_df, p, identity), "subscribers", _subscriber_overrides(p, identity)),
+            "subscribers", ("region", "city", "first_name", "last_name")),
+        "recharges": lambda: _with_csv_line(
+            bad(recharges_df(spark, subs, sub_days, p, identity), "recharges", _recharge_overrides(p, identity)),
+            "recharges", ()),
+        "care_interactions": lambda: _with_json_line(
+            bad(care_good, "care_interactions", _json_overrides(identity, p, **json_kinds["care_interactions"])),
+            "care_interactions", {"escalation_level": "high", "handle_time_s": "5m"}),
+        "surveys": lambda: _with_json_line(
+            bad(surveys_df(care_good, subs, p, identity), "surveys",
+                _json_overrides(identity, p, **json_kinds["surveys"])),
+            "surveys", {"score": "five"}),
+        "campaign_responses": lambda: _with_csv_line(
+            bad(campaign_responses_df(assignments, p, identity), "campaign_responses",
+                _campaign_overrides(p, identity)),
+            "campaign_responses", ()),
+    }  # fmt: skip
+
+    def write_small(name: str) -> tuple[int, DataFrame]:
+        with stage(f"generate {name}") as info:
+            rows = keep(small_entities[name]())  # filled by the write, read again for the truth
+            observed, observation = _observed(rows)
+            arranged = _arranged(observed, p.small_entity_tasks, ("key", "copy"))
+            if ENTITIES[name].fmt == "csv":
+                _write_csv(arranged, f"{landing}/{name}", name)
+            else:
+                _write_json(spark, arranged, f"{landing}/{name}")
+            info["rows"] = observation.get["rows"]
+            return info["rows"], _truth_rows(rows, name)
+
+    def write_cells() -> tuple[int, DataFrame]:
         with stage("generate network_cells") as info:
             cells = keep(bad(network_cells_rows(spark, p), "network_cells", _cell_overrides()))
             observed, observation = _observed(cells)
             _write_network_cells(spark, observed, f"{landing}/network_cells")
-            counts["network_cells"] = info["rows"] = observation.get["rows"]
-            truth_parts.append(_truth_rows(cells, "network_cells"))
+            info["rows"] = observation.get["rows"]
+            return info["rows"], _truth_rows(cells, "network_cells")
 
-        json_kinds = {"care_interactions": dict(key="interaction_id", time="started_at",
-                                                enum=("channel", "pigeon"), negative="handle_time_s",
-                                                text="notes"),
-                      "surveys": dict(key="survey_id", time="answered_at",
-                                      enum=("survey_type", "smoke_signal"), negative="score",
-                                      text="comment")}  # fmt: skip
-        small_entities = {
-            "subscribers": _with_csv_line(
-                bad(subscriber_extract_df(subs, days_df, p, identity), "subscribers",
-                    _subscriber_overrides(p, identity)),
-                "subscribers", ("region", "city", "first_name", "last_name")),
-            "recharges": _with_csv_line(
-                bad(recharges_df(spark, subs, sub_days, p, identity), "recharges",
-                    _recharge_overrides(p, identity)),
-                "recharges", ()),
-            "care_interactions": _with_json_line(
-                bad(care_good, "care_interactions",
-                    _json_overrides(identity, p, **json_kinds["care_interactions"])),
-                "care_interactions", {"escalation_level": "high", "handle_time_s": "5m"}),
-            "surveys": _with_json_line(
-                bad(surveys_df(care_good, subs, p, identity), "surveys",
-                    _json_overrides(identity, p, **json_kinds["surveys"])),
-                "surveys", {"score": "five"}),
-            "campaign_responses": _with_csv_line(
-                bad(campaign_responses_df(assignments, p, identity), "campaign_responses",
-                    _campaign_overrides(p, identity)),
-                "campaign_responses", ()),
-        }  # fmt: skip
-        for name, rows in small_entities.items():
-            with stage(f"generate {name}") as info:
-                rows = keep(rows)  # filled by the write, read again for the truth
-                observed, observation = _observed(rows)
-                arranged = _arranged(observed, p.small_entity_tasks, ("key", "copy"))
-                if ENTITIES[name].fmt == "csv":
-                    _write_csv(arranged, f"{landing}/{name}", name)
-                else:
-                    _write_json(spark, arranged, f"{landing}/{name}")
-                counts[name] = info["rows"] = observation.get["rows"]
-                truth_parts.append(_truth_rows(rows, name))
-
+    def write_usage() -> tuple[int, DataFrame]:
         with stage("generate usage", files_per_day=p.usage_files_per_day) as info:
             rows = usage_df(sub_days, p, identity)
             observed, observation = _observed(rows)
-            arranged = observed.sortWithinPartitions("date", "sub_id", "day", "seq", "copy")
-            _write_csv(arranged, f"{landing}/usage", "usage")
-            counts["usage"] = info["rows"] = observation.get["rows"]
-            truth_parts.append(_truth_rows(rows, "usage"))
-            if p.bad_rate > 0:
-                truth_parts = _truncate_usage(spark, landing, p, truth_parts)
-
-        with stage("generate truth"):
-            bad_records = truth_parts[0]
-            for part in truth_parts[1:]:
-                bad_records = bad_records.unionByName(part)
-            _write_truth(bad_records, f"{truth}/bad_records", ("entity", "file_date", "kind", "key"))
-            _write_truth(_truth_subscribers(subs, p, identity), f"{truth}/subscribers", ("subscriber_id",))
-            _write_truth(
-                _truth_assignments(assignments, p, identity),
-                f"{truth}/campaign_assignments",
-                ("campaign_id", "subscriber_id"),
+            _write_csv(
+                observed.sortWithinPartitions("date", "sub_id", "day", "seq", "copy"), f"{landing}/usage", "usage"
             )
-    finally:
-        for df in cached:
-            df.unpersist()
-    ordered = {name: counts[name] for name in ENTITIES if name in counts}
-    log("generate: done", **ordered)
-    return ordered
+            info["rows"] = observation.get["rows"]
+            # the truth needs the same rows, not their partitioning: no second shuffle
+            return info["rows"], _truth_rows(usage_df(sub_days, p, identity, partitioned=False), "usage")
+
+    # The writes are independent: submitted together, their fixed costs (planning, commits)
+    # overlap; Spark queues their tasks on the cores it has.
+    writes = {"network_cells": write_cells, **{name: partial(write_small, name) for name in small_entities},
+              "usage": write_usage}  # fmt: skip
+    with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+        done = {name: pool.submit(write) for name, write in writes.items()}
+        results = {name: future.result() for name, future in done.items()}
+    truth_parts = [part for _, part in results.values()]
+    if p.bad_rate > 0:
+        truth_parts = _truncate_usage(spark, landing, p, truth_parts)
+
+    with stage("generate truth"):
+        bad_records = truth_parts[0]
+        for part in truth_parts[1:]:
+            bad_records = bad_records.unionByName(part)
+        tables = {
+            "bad_records": (bad_records, ("entity", "file_date", "kind", "key", "detail")),
+            "subscribers": (_truth_subscribers(subs, p, identity), ("subscriber_id",)),
+            "campaign_assignments": (_truth_assignments(assignments, p, identity), ("campaign_id", "subscriber_id")),
+        }
+        with ThreadPoolExecutor(max_workers=len(tables)) as pool:
+            for future in [
+                pool.submit(_write_truth, df, f"{truth}/{name}", order) for name, (df, order) in tables.items()
+            ]:
+                future.result()
+    return {name: results[name][0] for name in ENTITIES}
 
 
 def _truncate_usage(spark: SparkSession, landing: str, p: GenParams, truth_parts: list[DataFrame]) -> list[DataFrame]:
