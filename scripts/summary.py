@@ -16,7 +16,7 @@ def main(root: str) -> None:
     for layer in ("bronze", "silver", "gold"):
         for path in sorted((base / layer).glob("*/_delta_log")):
             table = DeltaTable(str(path.parent))
-            rows = sum(f.num_rows for f in table.to_pyarrow_dataset().get_fragments()) if table.files() else 0
+            rows = table.to_pyarrow_dataset().count_rows()
             print(f"  {layer}.{path.parent.name:<24} {rows:>12,} rows  version {table.version()}  {path.parent}")
     quarantine = base / "silver" / "quarantine"
     if (quarantine / "_delta_log").exists():

@@ -138,3 +138,18 @@ def test_nothing_is_lost(spark, ingested):
         c = details[name]
         assert c["read"] == bronze_rows == c["accepted"] + c["quarantined"] + c["duplicates"], name
     assert run["rows_rejected"] == tables.read(spark, root, "silver.quarantine").count()
+
+
+def test_demo_summary_reads_the_tables_without_spark(ingested):
+    """scripts/summary.py (what demo.sh prints) reads the root with delta-rs alone."""
+    import subprocess
+    import sys
+
+    root, _ = ingested
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(repo / "scripts" / "summary.py"), root], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "silver.usage" in out.stdout and "quarantine by entity and rule" in out.stdout
+    assert "run_log: 1 runs, 0 failed" in out.stdout
