@@ -14,6 +14,8 @@ How it stays distributed and reproducible:
 * Usage, the big feed, is one row per subscriber-day carrying an event count, exploded with
   ``sequence``; only those small rows are shuffled, to group each file's records.
 * Files are written partitioned by arrival date and sorted within each file by a unique key.
+  The entities' writes are independent and submitted together, so their fixed costs overlap.
+  Row counts come from an ``Observation`` on each write, not from an extra pass.
 
 The operator: subscribers carry latent traits (usage intensity, complaint propensity, price
 sensitivity, competitor exposure, home-cell quality, uplift type) and a churn date drawn from
