@@ -10,8 +10,9 @@ import sys
 
 from crmlake.config import Config
 from crmlake.contracts import ContractParams
+from crmlake.errors import ConfigError
 from crmlake.identity import load_hmac_key, normalize_msisdn_from_config
-from crmlake.ingest import Ingestor, tables_written_by_ingest
+from crmlake.ingest import Ingestor, landed_dates, resolve_entities, tables_written_by_ingest
 from crmlake.jobkit import dates_from_args, job_parser, record_run, run_job
 from crmlake.runlog import RunRecord
 from pyspark.sql import SparkSession
@@ -26,12 +27,15 @@ DESCRIPTION = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = job_parser(JOB, DESCRIPTION)
-    parser.add_argument("--entities", help="comma-separated subset of entities (default: all, in dependency order)")
+    parser.add_argument("--entities", help="comma-separated subset of entities (default: all)")
+    parser.add_argument(
+        "--all", action="store_true", help="every file date that has a folder in landing (instead of --date)"
+    )
     return parser
 
 
 def ingest(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
-    entities = args.entities.split(",") if args.entities else list(cfg["ingest"]["entities"])
+    entities = resolve_entities(args.entities.split(",") if args.entities else cfg["ingest"]["entities"])
     ingestor = Ingestor(
         spark,
         cfg.root,
@@ -40,7 +44,11 @@ def ingest(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
         load_hmac_key(cfg),
     )
     written = tables_written_by_ingest(entities)
-    days = dates_from_args(args)
+    if args.all and (args.date or args.date_from or args.date_to):
+        raise ConfigError("give either --all or dates, not both")
+    days = landed_dates(spark, cfg.root, entities) if args.all else dates_from_args(args)
+    if not days:
+        raise ConfigError(f"--all: no landing/<entity>/date=YYYY-MM-DD folders under {cfg.root}")
     record = RunRecord(JOB, days[-1], date_from=days[0])
     try:
         counts = ingestor.run(days, entities, record.run_id)

@@ -46,14 +46,13 @@ assert (
     )
     == 0
 )
-landed = sorted({p.name.split("=", 1)[1] for p in Path(root, "landing").glob("*/date=*")})
-print("file days:", landed)
+print("file days:", sorted(p.name for p in Path(root, "landing", "usage").glob("date=*")))
 
 # %% [markdown]
 # ## 2. Ingest every file day: landing → bronze → silver
 
 # %%
-assert ingest(["--root", root, "--from", landed[0], "--to", landed[-1], "--log-format", "text"], spark=spark) == 0
+assert ingest(["--root", root, "--all", "--log-format", "text"], spark=spark) == 0
 for name in (
     "silver.subscribers",
     "silver.usage",

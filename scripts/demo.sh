@@ -15,10 +15,8 @@ echo "== generate: $SUBSCRIBERS subscribers, $DAYS days from $START, 1% bad reco
 crmlake generate --root "$ROOT" --subscribers "$SUBSCRIBERS" --start "$START" --days "$DAYS" --seed 42 \
   --bad-rate 0.01 --log-format text
 
-FIRST="$(ls -d "$ROOT"/landing/*/date=* | sed -E 's/.*date=//' | sort -u | head -1)"
-LAST="$(ls -d "$ROOT"/landing/*/date=* | sed -E 's/.*date=//' | sort -u | tail -1)"
-echo "== ingest: $FIRST .. $LAST -> bronze, silver, quarantine"
-crmlake ingest --root "$ROOT" --from "$FIRST" --to "$LAST" --log-format text
+echo "== ingest: every file date in landing -> bronze, silver, quarantine"
+crmlake ingest --root "$ROOT" --all --log-format text
 
 echo "== results"
 python "$REPO/scripts/summary.py" "$ROOT"

@@ -7,7 +7,7 @@ from crmlake.cli import main
 def test_help_lists_every_job(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "ingest" in out
+    assert "generate" in out and "ingest" in out
 
 
 def test_unknown_job_is_a_usage_error(capsys):

@@ -75,8 +75,7 @@ def test_generate_and_ingest_on_a_standalone_cluster(spark, tmp_path, cluster):
         "text",
     )
     assert gen.returncode == 0, gen.stderr[-3000:]
-    days = sorted({p.name.split("=")[1] for p in Path(root, "landing").glob("*/date=*")})
-    ing = submit(cluster, "ingest", "--root", root, "--from", days[0], "--to", days[-1], "--log-format", "text")
+    ing = submit(cluster, "ingest", "--root", root, "--all", "--log-format", "text")
     assert ing.returncode == 0, ing.stderr[-3000:]
 
     # The work ran on the workers: both applications had an executor on each of the two workers.
@@ -87,6 +86,9 @@ def test_generate_and_ingest_on_a_standalone_cluster(spark, tmp_path, cluster):
     runs = tables.read(spark, root, "gold.run_log").where("job = 'ingest'")
     assert runs.where("status != 'succeeded'").count() == 0
     assert runs.count() == 1
+    # --all found the generated window's file dates through Hadoop's file system.
+    run = runs.first()
+    assert (str(run["date_from"]), str(run["run_date"])) == ("2026-02-01", "2026-02-02")
     totals = runs.agg(*[F.sum(c).alias(c) for c in ("rows_read", "rows_rejected", "rows_duplicate")]).first()
     usage = tables.read(spark, root, "silver.usage")
     assert usage.count() > 1000

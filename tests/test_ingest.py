@@ -208,7 +208,7 @@ def test_late_records_land_in_their_own_day_and_latest_wins(spark, cfg, ingest):
             ),
         ],
     )
-    assert ingest("--from", D1, "--to", D2) == 0
+    assert ingest("--all") == 0  # finds D1 and D2 in landing
     got = tables.read(spark, cfg.root, "silver.usage").select("record_id", "event_date", "bytes_down", "_file_date")
     expected = spark.createDataFrame(
         [
@@ -331,3 +331,10 @@ def test_silver_opens_in_a_reader_that_is_not_spark(spark, cfg, ingest):
     assert sorted(usage.metadata().partition_columns) == ["event_date"]
     history = DeltaTable(tables.table_path(cfg.root, "silver.subscribers")).to_pyarrow_table()
     assert history.num_rows == 3 and "valid_from" in history.column_names
+
+
+def test_unknown_entity_or_mixed_date_flags_are_usage_errors(cfg, ingest, capsys):
+    assert ingest("--date", D1, "--entities", "usage,calls") == 2
+    assert "unknown entities ['calls']" in capsys.readouterr().err
+    assert ingest("--all", "--date", D1) == 2
+    assert "either --all or dates" in capsys.readouterr().err

@@ -87,22 +87,7 @@ def _merge(base: dict, overlay: dict, source: str, prefix: str = "", strict: boo
 
 
 class Config(dict):
-    """A nested dict with dotted look-up: ``cfg.get_path("spark.shuffle_partitions")``."""
-
-    def get_path(self, dotted: str) -> Any:
-        node: Any = self
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise ConfigError(f"no config key '{dotted}'")
-            node = node[part]
-        return node
-
-    def set_path(self, dotted: str, value: Any) -> None:
-        parts = dotted.split(".")
-        node = self
-        for part in parts[:-1]:
-            node = node[part]
-        node[parts[-1]] = value
+    """The merged configuration: a nested dict, plus ``root``."""
 
     @property
     def root(self) -> str:

@@ -76,9 +76,10 @@ def _rule(condition: Column, rule: str, column: str | None = None) -> Column:
     return F.when(condition, F.struct(F.lit(rule).alias("rule"), F.lit(column).cast("string").alias("column")))
 
 
-def rule_checks(entity: Entity, params: ContractParams, msisdn_e164: Column | None) -> list[Column]:
+def rule_checks(entity: Entity, params: ContractParams, is_unknown_subscriber: Column | None = None) -> list[Column]:
     """The ordered rule expressions for one entity over a frame from :func:`with_typed_columns`
-    that also has ``_file_date``."""
+    that also has ``_file_date`` and, for entities with a phone number, ``msisdn_e164``.
+    ``is_unknown_subscriber`` drives the referential rule (None: not checked)."""
     t = {f.name: F.col(f"{f.name}__typed") for f in entity.silver.fields}
     checks: list[Column] = []
     if entity.fmt != "parquet":
@@ -89,8 +90,8 @@ def rule_checks(entity: Entity, params: ContractParams, msisdn_e164: Column | No
         for f in entity.silver.fields
         if not isinstance(f.dataType, T.StringType)
     ]
-    if entity.has_msisdn and msisdn_e164 is not None:
-        checks.append(_rule(raw_text("msisdn").isNotNull() & msisdn_e164.isNull(), "invalid_msisdn", "msisdn"))
+    if entity.has_msisdn:
+        checks.append(_rule(raw_text("msisdn").isNotNull() & F.col("msisdn_e164").isNull(), "invalid_msisdn", "msisdn"))
     checks += [_rule(~t[c].isin(*values), "invalid_enum", c) for c, values in entity.enums.items()]
     if "currency" in t:
         checks.append(_rule(~t["currency"].isin(*params.currencies), "invalid_enum", "currency"))
@@ -120,14 +121,16 @@ def rule_checks(entity: Entity, params: ContractParams, msisdn_e164: Column | No
     checks.append(_rule(event > latest_allowed, "future_event_time", entity.event_time))
     earliest_allowed = F.date_sub(F.col("_file_date"), params.max_lateness_days)
     checks.append(_rule(F.to_date(event) < earliest_allowed, "too_late", entity.event_time))
+    if is_unknown_subscriber is not None:
+        checks.append(_rule(is_unknown_subscriber, "unknown_subscriber", "msisdn"))
     return checks
 
 
 def with_reject_reason(
-    typed_df: DataFrame, entity: Entity, params: ContractParams, msisdn_e164: Column | None = None
+    typed_df: DataFrame, entity: Entity, params: ContractParams, is_unknown_subscriber: Column | None = None
 ) -> DataFrame:
     """Adds ``reject_rule`` and ``reject_column``: the first rule the row breaks, or nulls."""
-    first = F.coalesce(*rule_checks(entity, params, msisdn_e164))
+    first = F.coalesce(*rule_checks(entity, params, is_unknown_subscriber))
     return (
         typed_df.withColumn("_reject", first)
         .withColumns({"reject_rule": F.col("_reject.rule"), "reject_column": F.col("_reject.column")})

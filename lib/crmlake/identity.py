@@ -8,6 +8,7 @@ and shipped as binary literals.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -74,8 +75,6 @@ def normalize_msisdn_from_config(col: Column, cfg: Config) -> Column:
 def hmac_sha256_hex(col: Column, key: bytes) -> Column:
     """Hex HMAC-SHA256 of a string column under ``key`` (null in, null out)."""
     if len(key) > SHA256_BLOCK_BYTES:
-        import hashlib
-
         key = hashlib.sha256(key).digest()
     padded = key.ljust(SHA256_BLOCK_BYTES, b"\x00")
     inner_key = bytearray(b ^ 0x36 for b in padded)

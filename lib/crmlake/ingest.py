@@ -34,7 +34,7 @@ from crmlake.contracts import (
     with_reject_reason,
     with_typed_columns,
 )
-from crmlake.errors import CrmlakeError, UnreadableFileError
+from crmlake.errors import ConfigError, CrmlakeError, UnreadableFileError
 from crmlake.identity import hmac_sha256_hex
 from crmlake.log import log, stage
 from crmlake.schemas import ENTITIES, Entity
@@ -67,10 +67,16 @@ class ReconciliationError(CrmlakeError):
     """Counts do not add up: read != accepted + quarantined + duplicates."""
 
 
+# landing/<entity>/date=YYYY-MM-DD/<file>: how bronze names a file, wherever the root is mounted.
+LANDING_FILE_PATTERN = r"(landing/[^/]+/date=[^/]+/[^/]+)$"
+FILE_DATE_PATTERN = r"date=(\d{4}-\d{2}-\d{2})"
+
+
 @dataclass(frozen=True)
 class LandingFile:
     path: str  # as the file system names it
     relative: str  # landing/<entity>/date=.../<file>, as bronze records it
+    day: dt.date  # the file (arrival) date of its folder
     size: int
     modified_ms: int
 
@@ -114,24 +120,45 @@ def relative_landing_path(path: Column | str) -> Column:
     """``landing/<entity>/date=.../<file>`` from a full path, so bronze does not depend on where
     the root was mounted."""
     col = F.col(path) if isinstance(path, str) else path
-    return F.regexp_extract(col, r"(landing/[^/]+/date=[^/]+/[^/]+)$", 1)
+    return F.regexp_extract(col, LANDING_FILE_PATTERN, 1)
+
+
+def _list_folder(spark: SparkSession, folder: str) -> list:
+    """Hadoop FileStatus entries of a folder (any file system scheme), [] if it does not exist."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(folder)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return list(fs.listStatus(path)) if fs.exists(path) else []
 
 
 def list_landing_files(spark: SparkSession, root: str, entity: str, day: dt.date) -> list[LandingFile]:
-    """Files in ``landing/<entity>/date=<day>/``, through Hadoop's file system (any scheme)."""
-    jvm = spark.sparkContext._jvm
-    folder = jvm.org.apache.hadoop.fs.Path(f"{tables.landing_path(root, entity)}/date={day.isoformat()}")
-    fs = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(folder):
-        return []
+    """Files in ``landing/<entity>/date=<day>/``."""
     found = []
-    for status in fs.listStatus(folder):
+    for status in _list_folder(spark, f"{tables.landing_path(root, entity)}/date={day.isoformat()}"):
         name = status.getPath().getName()
         if status.isFile() and not name.startswith(("_", ".")):
             full = status.getPath().toString()
-            relative = re.search(r"(landing/[^/]+/date=[^/]+/[^/]+)$", full).group(1)
-            found.append(LandingFile(full, relative, status.getLen(), status.getModificationTime()))
+            relative = re.search(LANDING_FILE_PATTERN, full).group(1)
+            found.append(LandingFile(full, relative, day, status.getLen(), status.getModificationTime()))
     return sorted(found, key=lambda f: f.relative)
+
+
+def landed_dates(spark: SparkSession, root: str, entities: list[str]) -> list[dt.date]:
+    """Every file date that has a folder in landing for any of ``entities``, in order."""
+    days = set()
+    for entity in entities:
+        for status in _list_folder(spark, tables.landing_path(root, entity)):
+            found = re.fullmatch(FILE_DATE_PATTERN, status.getPath().getName())
+            if status.isDirectory() and found:
+                days.add(dt.date.fromisoformat(found.group(1)))
+    return sorted(days)
+
+
+def resolve_entities(names: list[str]) -> list[str]:
+    """The named entities, checked, in ingest order (subscribers first)."""
+    unknown = sorted(set(names) - set(ENTITIES))
+    if unknown:
+        raise ConfigError(f"unknown entities {unknown}; known: {list(ENTITIES)}")
+    return [name for name in ENTITIES if name in names]
 
 
 def read_landing(spark: SparkSession, entity: Entity, paths: list[str]) -> DataFrame:
@@ -175,7 +202,7 @@ def read_landing(spark: SparkSession, entity: Entity, paths: list[str]) -> DataF
         relative_landing_path(F.col("_metadata.file_path")).alias("_source_file"),
         F.col("_metadata.file_size").alias("_file_size"),
         F.col("_metadata.file_modification_time").alias("_file_modified_at"),
-        F.to_date(F.regexp_extract("_metadata.file_path", r"date=(\d{4}-\d{2}-\d{2})", 1)).alias("_file_date"),
+        F.to_date(F.regexp_extract("_metadata.file_path", FILE_DATE_PATTERN, 1)).alias("_file_date"),
     )
 
 
@@ -222,15 +249,11 @@ def new_landing_files(spark: SparkSession, root: str, entity: Entity, files: lis
         (r["_source_file"], r["_file_size"], r["_file_modified_ms"])
         for r in tables.read(spark, root, INGESTED_FILES)
         .where(F.col("entity") == entity.name)
-        .where(F.col("_file_date").isin(list({_file_day(f) for f in files})))
+        .where(F.col("_file_date").isin(list({f.day for f in files})))
         .select("_source_file", "_file_size", "_file_modified_ms")
         .collect()
     }
     return [f for f in files if (f.relative, f.size, f.modified_ms) not in seen]
-
-
-def _file_day(f: LandingFile) -> dt.date:
-    return dt.date.fromisoformat(re.search(r"date=(\d{4}-\d{2}-\d{2})", f.relative).group(1))
 
 
 def land_to_bronze(
@@ -256,7 +279,7 @@ def land_to_bronze(
     rows_per_file = {
         r["_source_file"]: r["count"]
         for r in tables.read(spark, root, bronze_name(entity))
-        .where(F.col("_file_date").isin(list({_file_day(f) for f in files})))
+        .where(F.col("_file_date").isin(list({f.day for f in files})))
         .where(F.col("_batch_id") == batch_id)
         .groupBy("_source_file")
         .count()
@@ -268,7 +291,7 @@ def land_to_bronze(
             f.relative,
             f.size,
             f.modified_ms,
-            _file_day(f),
+            f.day,
             batch_id,
             ingested_at,
             rows_per_file.get(f.relative, 0),
@@ -317,20 +340,12 @@ def classify(
     df = with_typed_columns(bronze_df, entity)
     if entity.has_msisdn:
         df = with_subscriber_key(df, msisdn_e164, hmac_key)
-    extra = []
+    is_unknown = None
     if entity.checks_subscriber and known_subscribers_df is not None:
         known = known_subscribers_df.select("subscriber_key").withColumn("_is_known", F.lit(True))
         df = df.join(known, on="subscriber_key", how="left")
-        extra.append(F.col("_is_known").isNull() & F.col("subscriber_key").isNotNull())
-    df = with_reject_reason(df, entity, params, msisdn_e164)
-    if extra:
-        unknown = F.when(F.col("reject_rule").isNull() & extra[0], F.lit("unknown_subscriber"))
-        df = df.withColumns(
-            {
-                "reject_rule": F.coalesce("reject_rule", unknown),
-                "reject_column": F.when(unknown.isNotNull(), F.lit("msisdn")).otherwise(F.col("reject_column")),
-            }
-        )
+        is_unknown = F.col("_is_known").isNull() & F.col("subscriber_key").isNotNull()
+    df = with_reject_reason(df, entity, params, is_unknown)
     df = df.withColumns({f.name: F.col(f"{f.name}__typed") for f in entity.silver.fields})
     df = df.withColumn("event_date", F.to_date(F.col(entity.event_time)))
     content = [c for c in business_columns(entity) if not (entity.is_snapshot and c == entity.event_time)]
@@ -448,8 +463,7 @@ def write_subscriber_history(spark: SparkSession, root: str, extract_df: DataFra
         first = extract_df.withColumns(
             {"valid_from": F.col("extract_date"), "valid_to": F.lit(None).cast("date"), "is_current": F.lit(True)}
         )
-        tables.merge(spark, first.select(*columns), root, name, on="false")
-        return tables.read(spark, root, name).count()
+        return tables.create(first.select(*columns), root, name)
     staged = subscriber_history_changes(extract_df, tables.read(spark, root, name))
     if staged.isEmpty():
         return 0

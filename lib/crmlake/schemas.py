@@ -90,6 +90,7 @@ S, L, I, D, B, TS, DT = (  # noqa: E741 - short type names keep the contracts re
     T.DateType(),
 )
 
+# Subscribers come first: ingest checks the other entities against them.
 ENTITIES: dict[str, Entity] = {
     e.name: e
     for e in [
@@ -281,16 +282,3 @@ ENTITIES: dict[str, Entity] = {
         ),
     ]
 }
-
-# Subscribers first (others are checked against them), then the rest.
-INGEST_ORDER = (
-    "subscribers",
-    "network_cells",
-    "usage",
-    "recharges",
-    "care_interactions",
-    "surveys",
-    "campaign_responses",
-)
-
-# Additional per-entity rules beyond enums and ranges are in crmlake.contracts.

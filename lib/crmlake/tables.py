@@ -7,6 +7,7 @@ Tables are path-based at ``<root>/<layer>/<table>``; a name is ``"<layer>.<table
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from delta.tables import DeltaTable
@@ -41,12 +42,6 @@ def read(spark: SparkSession, root: str, name: str, version: int | None = None) 
     return reader.load(table_path(root, name))
 
 
-def read_or_empty(spark: SparkSession, root: str, name: str, schema) -> DataFrame:
-    if exists(spark, root, name):
-        return read(spark, root, name)
-    return spark.createDataFrame([], schema)
-
-
 def version(spark: SparkSession, root: str, name: str) -> int | None:
     """The table's latest version, or None when it does not exist."""
     if not exists(spark, root, name):
@@ -76,40 +71,28 @@ def replace_where(df: DataFrame, root: str, name: str, condition: str, partition
     writer.save(table_path(root, name))
 
 
-def overwrite(df: DataFrame, root: str, name: str, partition_by: list[str] | None = None) -> None:
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+def create(df: DataFrame, root: str, name: str, partition_by: list[str] | None = None) -> int:
+    """Write ``df`` as a new table (an error if it exists). Returns the rows written."""
+    writer = df.write.format("delta").mode("errorifexists")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(table_path(root, name))
+    return last_operation_rows(df.sparkSession, root, name)
 
 
 def merge(
-    spark: SparkSession,
-    source_df: DataFrame,
-    root: str,
-    name: str,
-    on: str,
-    update_when: str | None = None,
-    partition_by: list[str] | None = None,
-    insert: bool = True,
+    spark: SparkSession, source_df: DataFrame, root: str, name: str, on: str, update_when: str | None = None
 ) -> None:
-    """Upsert ``source_df`` into the table (alias ``t``, source ``s``) on the ``on`` condition.
-
-    Matched rows are updated (only where ``update_when`` holds, if given); unmatched rows are
-    inserted. A table that does not exist yet is created from the source.
-    """
-    if not exists(spark, root, name):
-        writer = source_df.write.format("delta").mode("errorifexists")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(table_path(root, name))
-        return
-    target = DeltaTable.forPath(spark, table_path(root, name)).alias("t")
-    builder = target.merge(source_df.alias("s"), on)
-    builder = builder.whenMatchedUpdateAll(condition=update_when)
-    if insert:
-        builder = builder.whenNotMatchedInsertAll()
-    builder.execute()
+    """Upsert ``source_df`` into the table (alias ``t``, source ``s``) on the ``on`` condition:
+    matched rows are updated (only where ``update_when`` holds, if given), the rest inserted."""
+    (
+        DeltaTable.forPath(spark, table_path(root, name))
+        .alias("t")
+        .merge(source_df.alias("s"), on)
+        .whenMatchedUpdateAll(condition=update_when)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
 
 
 def upsert_changed(
@@ -128,12 +111,11 @@ def upsert_changed(
     ``source_df`` must be unique on ``keys`` and carry ``hash_col`` (a hash of the business
     columns). A matched row is replaced only when its hash differs and ``wins_when`` (a SQL
     condition over ``s`` and ``t``) says the source is newer. ``scope`` (over ``t``) limits the
-    target rows considered, so Delta prunes partitions. Returns rows inserted plus updated; a
-    rerun with the same source writes no new table version and returns 0.
+    target rows considered, so Delta prunes partitions. A missing table is created. Returns rows
+    inserted plus updated; a rerun with the same source writes no new version and returns 0.
     """
     if not exists(spark, root, name):
-        merge(spark, source_df, root, name, on="false", partition_by=partition_by)
-        return read(spark, root, name).count()
+        return create(source_df, root, name, partition_by)
     target_df = read(spark, root, name)
     if scope:
         target_df = target_df.alias("t").where(scope)
@@ -148,13 +130,12 @@ def upsert_changed(
 
 
 def last_operation_rows(spark: SparkSession, root: str, name: str) -> int:
-    """Rows inserted plus updated by the table's latest commit (from Delta's own metrics)."""
+    """Rows the table's latest commit wrote (a write) or inserted plus updated (a MERGE), from
+    Delta's own operation metrics."""
     metrics = DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["operationMetrics"] or {}
-    return sum(
-        int(metrics.get(k, 0))
-        for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numOutputRows")
-        if k in metrics and not (k == "numOutputRows" and "numTargetRowsInserted" in metrics)
-    )
+    if "numTargetRowsInserted" in metrics:
+        return int(metrics["numTargetRowsInserted"]) + int(metrics.get("numTargetRowsUpdated", 0))
+    return int(metrics.get("numOutputRows", 0))
 
 
 def delta_table(spark: SparkSession, root: str, name: str) -> DeltaTable:
@@ -172,8 +153,6 @@ def restore(spark: SparkSession, root: str, before: dict[str, int | None]) -> li
         if current is None or current == prior:
             continue
         if prior is None:
-            import shutil
-
             shutil.rmtree(table_path(root, name), ignore_errors=True)
         else:
             DeltaTable.forPath(spark, table_path(root, name)).restoreToVersion(prior)
