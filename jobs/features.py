@@ -1,0 +1,56 @@
+"""crmlake features: gold.subscriber_daily (the days the windows need), gold.features (one
+point-in-time snapshot per date) and gold.churn_labels (the snapshot whose horizon just closed).
+
+spark-submit jobs/features.py --date 2026-03-31 --root /data/crm
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crmlake.config import Config
+from crmlake.customer360 import run_features
+from crmlake.features import FeatureParams
+from crmlake.jobkit import dates_from_args, job_parser, record_run, run_job
+from crmlake.labels import LabelParams
+from crmlake.runlog import RunRecord
+from pyspark.sql import SparkSession
+
+JOB = "features"
+DESCRIPTION = (
+    "Build subscriber-day aggregates (only missing or stale days), point-in-time feature snapshots "
+    "and the churn labels whose horizon has closed."
+)
+WRITES = ["gold.subscriber_daily", "gold.subscriber_daily_builds", "gold.features", "gold.churn_labels"]
+
+
+def features(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
+    dates = dates_from_args(args)
+    record = RunRecord(JOB, dates[-1], date_from=dates[0])
+    try:
+        outcome = run_features(
+            spark,
+            cfg.root,
+            dates,
+            FeatureParams.from_config(cfg["features"]),
+            LabelParams.from_config(cfg["labels"]),
+            record.run_id,
+        )
+    except Exception as exc:
+        record.status, record.message = "failed", (str(exc).splitlines() or [type(exc).__name__])[0]
+        record_run(spark, cfg, record, WRITES)
+        raise
+    record.status = "succeeded"
+    record.rows_written = outcome.rows_written
+    record.event_dates = set(dates)
+    record.details = outcome.details
+    record_run(spark, cfg, record, sorted(outcome.tables))
+
+
+def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
+    return run_job(JOB, argv, job_parser(JOB, DESCRIPTION), features, spark=spark)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""crmlake kpis: gold.kpis (the day and the month to date, overall and per dimension) and
+gold.cohort_retention (activation-month cohorts as known on the date).
+
+spark-submit jobs/kpis.py --date 2026-03-31 --root /data/crm
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crmlake.config import Config
+from crmlake.customer360 import run_kpis
+from crmlake.jobkit import dates_from_args, job_parser, record_run, run_job
+from crmlake.kpis import KpiParams
+from crmlake.runlog import RunRecord
+from pyspark.sql import SparkSession
+
+JOB = "kpis"
+DESCRIPTION = (
+    "Compute the operator's KPIs (base, churn, ARPU, MOU, CSAT, NPS, FCR, care mix) per day and "
+    "month to date, and cohort retention."
+)
+WRITES = ["gold.subscriber_daily", "gold.subscriber_daily_builds", "gold.kpis", "gold.cohort_retention"]
+
+
+def kpis(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
+    dates = dates_from_args(args)
+    record = RunRecord(JOB, dates[-1], date_from=dates[0])
+    try:
+        outcome = run_kpis(spark, cfg.root, dates, KpiParams.from_config(cfg["kpis"]), record.run_id)
+    except Exception as exc:
+        record.status, record.message = "failed", (str(exc).splitlines() or [type(exc).__name__])[0]
+        record_run(spark, cfg, record, WRITES)
+        raise
+    record.status = "succeeded"
+    record.rows_written = outcome.rows_written
+    record.event_dates = set(dates)
+    record.details = outcome.details
+    record_run(spark, cfg, record, sorted(outcome.tables))
+
+
+def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
+    return run_job(JOB, argv, job_parser(JOB, DESCRIPTION), kpis, spark=spark)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

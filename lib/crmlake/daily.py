@@ -1,0 +1,352 @@
+"""``gold.subscriber_daily``: one row per subscriber per day with any activity, built from the
+silver facts of that day, and the bookkeeping that makes it incremental.
+
+A row exists for a subscriber-day when the subscriber had at least one usage record, recharge
+or bill, care contact or survey answer that day (silence is the absence of a row; windows in
+``features`` count it as zero). Only the partitions of the days asked for are written.
+
+Which days need (re)building is decided by comparing, per day, a fingerprint of the silver
+files that make up that day's partitions (Delta files are immutable: a late record, a
+re-delivered row or a deletion for that day changes the set) with the fingerprint recorded
+when the day was last built (``gold.subscriber_daily_builds``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections import defaultdict
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from crmlake import tables
+from crmlake.ingest import business_columns
+from crmlake.schemas import ENTITIES, MONEY
+
+SUBSCRIBER_DAILY = "gold.subscriber_daily"
+DAILY_BUILDS = "gold.subscriber_daily_builds"
+# The silver tables a subscriber-day is built from (all partitioned by event_date).
+DAILY_SOURCES = ("silver.usage", "silver.recharges", "silver.care_interactions", "silver.surveys")
+
+BUILDS_SCHEMA = T.StructType(
+    [
+        T.StructField("date", T.DateType()),
+        T.StructField("source_fingerprint", T.StringType()),
+        T.StructField("rows", T.LongType()),
+        T.StructField("built_at", T.TimestampType()),
+        T.StructField("run_id", T.StringType()),
+    ]
+)
+
+# Score thresholds of the survey scales (industry conventions, not tunables).
+CSAT_SATISFIED_MIN = 4  # CSAT 1-5: 4 and 5 are "satisfied"
+NPS_PROMOTER_MIN = 9  # NPS 0-10: 9-10 promoters, 0-6 detractors, 7-8 passives
+NPS_DETRACTOR_MAX = 6
+BYTES_PER_MB = 1_000_000
+
+# Columns of gold.subscriber_daily, in order, after the key (subscriber_key, date).
+COUNT_COLUMNS = (
+    "events",
+    "out_events",
+    "voice_out_calls",
+    "voice_in_calls",
+    "sms_out",
+    "sms_in",
+    "data_sessions",
+    "vas_events",
+    "on_net_out",
+    "off_net_out",
+    "intl_out",
+    "roaming_events",
+    "distinct_cells",
+    "topup_count",
+    "bill_count",
+    "payment_count",
+    "care_contacts",
+    "complaints",
+    "unresolved_contacts",
+    "escalated_contacts",
+    "fcr_contacts",
+    "handle_time_s",
+    "csat_answers",
+    "csat_satisfied",
+    "csat_score_sum",
+    "nps_answers",
+    "nps_promoters",
+    "nps_detractors",
+)
+AMOUNT_COLUMNS = (
+    "revenue_voice",
+    "revenue_sms",
+    "revenue_data",
+    "revenue_vas",
+    "revenue_usage",
+    "topup_amount",
+    "bill_amount",
+    "payment_amount",
+)
+MEASURE_COLUMNS = ("voice_out_min", "voice_in_min", "data_mb_up", "data_mb_down")
+
+
+def _count_when(cond: Column) -> Column:
+    return F.sum(F.when(cond, 1).otherwise(0)).cast("long")
+
+
+def _sum_when(cond: Column, value: Column) -> Column:
+    return F.coalesce(F.sum(F.when(cond, value)), F.lit(0))
+
+
+def _money_sum_when(cond: Column, value: Column) -> Column:
+    return F.coalesce(F.sum(F.when(cond, value)), F.lit(0)).cast(MONEY)
+
+
+def usage_daily(usage_df: DataFrame) -> DataFrame:
+    """silver.usage rows → one row per (subscriber_key, date) of usage measures.
+
+    Aggregates in two steps, first per subscriber-day-cell and then per subscriber-day, so the
+    number of distinct cells is a row count, not a ``countDistinct`` inside the wide aggregate.
+    """
+    svc, out = F.col("service_type"), F.col("direction") == "out"
+    voice, sms = svc == "voice", svc == "sms"
+    talk_out = (voice | sms) & out
+    charge = F.col("charge_amount")
+    per_cell_df = usage_df.groupBy("subscriber_key", F.col("event_date").alias("date"), "cell_id").agg(
+        F.count(F.lit(1)).alias("events"),
+        _count_when(out).alias("out_events"),
+        _count_when(voice & out).alias("voice_out_calls"),
+        _count_when(voice & ~out).alias("voice_in_calls"),
+        _sum_when(voice & out, F.col("duration_s")).alias("voice_out_s"),
+        _sum_when(voice & ~out, F.col("duration_s")).alias("voice_in_s"),
+        _count_when(sms & out).alias("sms_out"),
+        _count_when(sms & ~out).alias("sms_in"),
+        _count_when(svc == "data").alias("data_sessions"),
+        _sum_when(svc == "data", F.col("bytes_up")).alias("bytes_up"),
+        _sum_when(svc == "data", F.col("bytes_down")).alias("bytes_down"),
+        _count_when(svc == "vas").alias("vas_events"),
+        _count_when(talk_out & (F.col("destination_type") == "on_net")).alias("on_net_out"),
+        _count_when(talk_out & (F.col("destination_type") == "off_net")).alias("off_net_out"),
+        _count_when(talk_out & (F.col("destination_type") == "international")).alias("intl_out"),
+        _count_when(F.col("is_roaming")).alias("roaming_events"),
+        _money_sum_when(voice, charge).alias("revenue_voice"),
+        _money_sum_when(sms, charge).alias("revenue_sms"),
+        _money_sum_when(svc == "data", charge).alias("revenue_data"),
+        _money_sum_when(svc == "vas", charge).alias("revenue_vas"),
+    )
+    summed = [
+        c for c in per_cell_df.columns if c not in ("subscriber_key", "date", "cell_id") and not c.startswith("revenue")
+    ]
+    money = [c for c in per_cell_df.columns if c.startswith("revenue")]
+    return per_cell_df.groupBy("subscriber_key", "date").agg(
+        *[F.sum(c).cast("long").alias(c) for c in summed],
+        *[F.sum(c).cast(MONEY).alias(c) for c in money],
+        F.count("cell_id").alias("distinct_cells"),
+    )
+
+
+def recharges_daily(recharges_df: DataFrame) -> DataFrame:
+    """silver.recharges → per subscriber-day top-ups, bills and payments (count, amount)."""
+    kind = F.col("txn_type")
+    return recharges_df.groupBy("subscriber_key", F.col("event_date").alias("date")).agg(
+        *[
+            agg
+            for t in ("topup", "bill", "payment")
+            for agg in (
+                _count_when(kind == t).alias(f"{t}_count"),
+                _money_sum_when(kind == t, F.col("amount")).alias(f"{t}_amount"),
+            )
+        ]
+    )
+
+
+def care_daily(care_df: DataFrame) -> DataFrame:
+    """silver.care_interactions → per subscriber-day contacts, complaints, unresolved (known to
+    be unresolved), escalated (level > 0), first-contact resolutions and handle time."""
+    return care_df.groupBy("subscriber_key", F.col("event_date").alias("date")).agg(
+        F.count(F.lit(1)).alias("care_contacts"),
+        _count_when(F.col("is_complaint")).alias("complaints"),
+        _count_when(~F.col("is_resolved")).alias("unresolved_contacts"),
+        _count_when(F.col("escalation_level") > 0).alias("escalated_contacts"),
+        _count_when(F.col("is_first_contact_resolution")).alias("fcr_contacts"),
+        _sum_when(F.lit(True), F.col("handle_time_s")).cast("long").alias("handle_time_s"),
+    )
+
+
+def surveys_daily(surveys_df: DataFrame) -> DataFrame:
+    """silver.surveys → per subscriber-day CSAT and NPS answers, and the day's last score of
+    each (latest ``answered_at``; ties broken by survey_id so the result is deterministic)."""
+    score, kind = F.col("score"), F.col("survey_type")
+    csat, nps = kind == "csat", kind == "nps"
+    order = F.struct("answered_at", "survey_id")
+    return surveys_df.groupBy("subscriber_key", F.col("event_date").alias("date")).agg(
+        _count_when(csat).alias("csat_answers"),
+        _count_when(csat & (score >= CSAT_SATISFIED_MIN)).alias("csat_satisfied"),
+        _sum_when(csat, score).cast("long").alias("csat_score_sum"),
+        F.max_by(F.when(csat, score), F.when(csat, order)).cast("int").alias("csat_last"),
+        _count_when(nps).alias("nps_answers"),
+        _count_when(nps & (score >= NPS_PROMOTER_MIN)).alias("nps_promoters"),
+        _count_when(nps & (score <= NPS_DETRACTOR_MAX)).alias("nps_detractors"),
+        F.max_by(F.when(nps, score), F.when(nps, order)).cast("int").alias("nps_last"),
+    )
+
+
+def subscriber_daily(
+    usage_df: DataFrame, recharges_df: DataFrame, care_df: DataFrame, surveys_df: DataFrame
+) -> DataFrame:
+    """The silver rows of some days → ``gold.subscriber_daily`` rows for those days.
+
+    Inputs are silver tables (``subscriber_key``, ``event_date`` and their contract columns),
+    already limited to the days wanted. Output: key (``subscriber_key``, ``date``), counts and
+    amounts (zero when the source had nothing that day), minutes and MB, shares of outgoing
+    voice/SMS by destination, ``csat_last``/``nps_last`` (null without an answer) and
+    ``has_revenue_activity`` (outgoing usage, a top-up or a payment: what keeps a prepaid line
+    alive under the inactivity churn rule).
+    """
+    key = ["subscriber_key", "date"]
+    joined_df = (
+        usage_daily(usage_df)
+        .join(recharges_daily(recharges_df), on=key, how="full")
+        .join(care_daily(care_df), on=key, how="full")
+        .join(surveys_daily(surveys_df), on=key, how="full")
+    )
+    counts = {c: F.coalesce(F.col(c), F.lit(0)).cast("long") for c in COUNT_COLUMNS}
+    counts |= {c: F.coalesce(F.col(c), F.lit(0)).cast("long") for c in ("voice_out_s", "voice_in_s")}
+    counts |= {c: F.coalesce(F.col(c), F.lit(0)).cast("long") for c in ("bytes_up", "bytes_down")}
+    amounts = {c: F.coalesce(F.col(c), F.lit(0)).cast(MONEY) for c in AMOUNT_COLUMNS if c != "revenue_usage"}
+    filled_df = joined_df.withColumns(counts | amounts)
+    revenue_usage = F.col("revenue_voice") + F.col("revenue_sms") + F.col("revenue_data") + F.col("revenue_vas")
+    filled_df = filled_df.withColumn("revenue_usage", revenue_usage.cast(MONEY))
+    talk_out = F.col("voice_out_calls") + F.col("sms_out")
+    return filled_df.select(
+        *key,
+        *COUNT_COLUMNS,
+        *AMOUNT_COLUMNS,
+        (F.col("voice_out_s") / 60.0).alias("voice_out_min"),
+        (F.col("voice_in_s") / 60.0).alias("voice_in_min"),
+        (F.col("bytes_up") / BYTES_PER_MB).alias("data_mb_up"),
+        (F.col("bytes_down") / BYTES_PER_MB).alias("data_mb_down"),
+        F.when(talk_out > 0, F.col("on_net_out") / talk_out).alias("on_net_share"),
+        F.when(talk_out > 0, F.col("off_net_out") / talk_out).alias("off_net_share"),
+        F.when(talk_out > 0, F.col("intl_out") / talk_out).alias("intl_share"),
+        F.when(F.col("events") > 0, F.col("roaming_events") / F.col("events")).alias("roaming_share"),
+        "csat_last",
+        "nps_last",
+        ((F.col("out_events") > 0) | (F.col("topup_count") > 0) | (F.col("payment_count") > 0)).alias(
+            "has_revenue_activity"
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# incremental bookkeeping
+
+_PARTITION = re.compile(r"event_date=(\d{4}-\d{2}-\d{2})/([^/]+)$")
+
+
+def source_fingerprints(spark: SparkSession, root: str, days: list[dt.date]) -> dict[dt.date, str]:
+    """Per day, a hash of the names of the silver data files holding that day's partitions.
+
+    Uses only the Delta log (``inputFiles`` lists the current snapshot's files without reading
+    them), so checking 90 days costs a few metadata reads, not a scan.
+    """
+    wanted = {d.isoformat() for d in days}
+    files: dict[str, list[str]] = defaultdict(list)
+    for name in DAILY_SOURCES:
+        if not tables.exists(spark, root, name):
+            continue
+        for path in tables.read(spark, root, name).inputFiles():
+            match = _PARTITION.search(path)
+            if match and match.group(1) in wanted:
+                files[match.group(1)].append(f"{name}/{match.group(2)}")
+    return {d: hashlib.sha256("\n".join(sorted(files[d.isoformat()])).encode()).hexdigest() for d in days}
+
+
+def days_to_build(
+    spark: SparkSession, root: str, days: list[dt.date]
+) -> tuple[list[dt.date], dict[dt.date, str], dict[dt.date, str]]:
+    """Which of ``days`` are missing from subscriber_daily or stale (their silver files changed
+    since they were built). Returns (days to build, current fingerprints, reason per day)."""
+    current = source_fingerprints(spark, root, days)
+    built: dict[dt.date, str] = {}
+    if tables.exists(spark, root, DAILY_BUILDS):
+        lo, hi = min(days), max(days)
+        for row in (
+            tables.read(spark, root, DAILY_BUILDS)
+            .where(F.col("date").between(F.lit(lo), F.lit(hi)))
+            .select("date", "source_fingerprint")
+            .collect()
+        ):
+            built[row["date"]] = row["source_fingerprint"]
+    reasons = {}
+    for d in days:
+        if d not in built:
+            reasons[d] = "missing"
+        elif built[d] != current[d]:
+            reasons[d] = "stale"
+    return sorted(reasons), current, reasons
+
+
+def date_in(column: str, days: list[dt.date]) -> str:
+    """A SQL predicate ``column IN (DATE'…', …)`` (for replaceWhere and partition pruning)."""
+    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(days))
+    return f"{column} IN ({listed})"
+
+
+def silver_or_empty(spark: SparkSession, root: str, name: str) -> DataFrame:
+    """A silver table, or an empty frame of its shape when nothing has arrived for it yet
+    (e.g. no survey answer so far)."""
+    if tables.exists(spark, root, name):
+        return tables.read(spark, root, name)
+    entity = ENTITIES[name.split(".", 1)[1]]
+    types = {f.name: f.dataType for f in entity.silver.fields}
+    schema = T.StructType(
+        [T.StructField(c, types.get(c, T.StringType())) for c in business_columns(entity)]
+        + [T.StructField("event_date", T.DateType())]
+    )
+    return spark.createDataFrame([], schema)
+
+
+def read_sources_for(spark: SparkSession, root: str, days: list[dt.date]) -> dict[str, DataFrame]:
+    """The silver source tables of subscriber_daily limited to ``days``."""
+    return {name: silver_or_empty(spark, root, name).where(date_in("event_date", days)) for name in DAILY_SOURCES}
+
+
+def build_days(spark: SparkSession, root: str, days: list[dt.date], fingerprints: dict, run_id: str) -> int:
+    """(Re)build subscriber_daily for ``days`` in one pass and record the builds. Returns rows."""
+    if not days:
+        return 0
+    src = read_sources_for(spark, root, days)
+    daily_df = subscriber_daily(
+        src["silver.usage"], src["silver.recharges"], src["silver.care_interactions"], src["silver.surveys"]
+    )
+    tables.replace_where(daily_df, root, SUBSCRIBER_DAILY, date_in("date", days), partition_by=["date"])
+    metrics = tables.delta_table(spark, root, SUBSCRIBER_DAILY).history(1).collect()[0]["operationMetrics"] or {}
+    rows = int(metrics.get("numOutputRows", 0))
+    built_df = tables.read(spark, root, SUBSCRIBER_DAILY).where(date_in("date", days))
+    per_day = {r["date"]: r["count"] for r in built_df.groupBy("date").count().collect()}
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    builds_df = spark.createDataFrame(
+        [(d, fingerprints[d], int(per_day.get(d, 0)), now, run_id) for d in days], BUILDS_SCHEMA
+    )
+    if tables.exists(spark, root, DAILY_BUILDS):
+        tables.merge(spark, builds_df, root, DAILY_BUILDS, on="t.date = s.date")
+    else:
+        tables.create(builds_df.coalesce(1), root, DAILY_BUILDS)
+    return rows
+
+
+def refresh(spark: SparkSession, root: str, days: list[dt.date], run_id: str) -> dict:
+    """Make subscriber_daily current for ``days``: build what is missing or stale, reuse the
+    rest. Returns what was done (for logs and run_log details)."""
+    todo, fingerprints, reasons = days_to_build(spark, root, days)
+    rows = build_days(spark, root, todo, fingerprints, run_id)
+    return {
+        "days_needed": len(days),
+        "days_built": len(todo),
+        "days_missing": sum(1 for r in reasons.values() if r == "missing"),
+        "days_stale": sum(1 for r in reasons.values() if r == "stale"),
+        "rows_written": rows,
+        "built": [d.isoformat() for d in todo],
+    }
