@@ -126,7 +126,7 @@ def _days_since(d: dt.date, when: Column) -> Column:
 
 
 def _ratio(num: Column, den: Column) -> Column:
-    return F.when(den > 0, num / den)
+    return F.when(den > 0, num.cast("double") / den.cast("double"))
 
 
 def activity_features(daily_df: DataFrame, d: dt.date, params: FeatureParams) -> DataFrame:
