@@ -18,5 +18,12 @@ crmlake generate --root "$ROOT" --subscribers "$SUBSCRIBERS" --start "$START" --
 echo "== ingest: every file date in landing -> bronze, silver, quarantine"
 crmlake ingest --root "$ROOT" --all --log-format text
 
+END="$(python -c "import datetime as d; print(d.date.fromisoformat('$START') + d.timedelta(days=$DAYS - 1))")"
+echo "== features: subscriber-days, the feature snapshot and due churn labels at $END"
+crmlake features --root "$ROOT" --date "$END" --log-format text
+
+echo "== kpis: the day $END and its month to date, cohort retention"
+crmlake kpis --root "$ROOT" --date "$END" --log-format text
+
 echo "== results"
 python "$REPO/scripts/summary.py" "$ROOT"

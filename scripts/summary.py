@@ -25,6 +25,9 @@ def main(root: str) -> None:
         print("quarantine by entity and rule:")
         for row in counts.to_pylist():
             print(f"  {row['entity']:<20} {row['rule']:<20} {row['rule_count']:>8,}")
+    kpis = base / "gold" / "kpis"
+    if (kpis / "_delta_log").exists():
+        print_kpis(DeltaTable(str(kpis)).to_pyarrow_table())
     run_log = base / "gold" / "run_log"
     if (run_log / "_delta_log").exists():
         runs = DeltaTable(str(run_log)).to_pyarrow_table(
@@ -52,6 +55,38 @@ def main(root: str) -> None:
                 f"rejected {total['rows_rejected'] or 0:>8,}  duplicates {total['rows_duplicate'] or 0:>7,}  "
                 f"{total['duration_s'] or 0:,.0f} s"
             )
+
+
+HEADLINE = {
+    "active_base": "{:,.0f}",
+    "gross_adds": "{:,.0f}",
+    "churners": "{:,.0f}",
+    "churn_rate": "{:.2%}",
+    "arpu": "{:,.0f}",
+    "mou": "{:,.1f}",
+    "data_mb_per_subscriber": "{:,.1f}",
+    "csat": "{:.1%}",
+    "nps": "{:+.1f}",
+    "fcr_rate": "{:.1%}",
+    "escalation_rate": "{:.1%}",
+    "avg_handle_time_s": "{:,.0f}",
+}
+
+
+def print_kpis(kpis) -> None:
+    """The latest month-to-date headline KPIs, overall and per plan type."""
+    months = kpis.filter(pc.equal(kpis["period"], "month"))
+    if months.num_rows == 0:
+        return
+    end = pc.max(months["period_end"]).as_py()
+    latest = months.filter(pc.equal(months["period_end"], end)).to_pylist()
+    groups = [("overall", "all"), ("plan_type", "prepaid"), ("plan_type", "postpaid")]
+    value = {(r["dimension"], r["dimension_value"], r["kpi"]): r["value"] for r in latest if r["breakdown"] is None}
+    print(f"KPIs, month to date through {end}:")
+    print(f"  {'':<24}" + "".join(f"{v:>14}" for _, v in groups))
+    for kpi, fmt in HEADLINE.items():
+        cells = [value.get((d, v, kpi)) for d, v in groups]
+        print(f"  {kpi:<24}" + "".join(f"{(fmt.format(c) if c is not None else '-'):>14}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -175,8 +175,12 @@ def activity_features(daily_df: DataFrame, d: dt.date, params: FeatureParams) ->
         _days_since(d, (F.col("topup_count") > 0) | (F.col("payment_count") > 0)).alias("days_since_last_recharge"),
     ]
     lb = params.lookback_days
+    if m != lb:  # a shorter window as well as the lookback
+        aggs += [
+            wsum(F.col("topup_count"), 0, m).alias(f"recharge_count_{m}d"),
+            wsum(F.col("care_contacts"), 0, m).alias(f"care_contacts_{m}d"),
+        ]
     aggs += [
-        wsum(F.col("topup_count"), 0, m).alias(f"recharge_count_{m}d"),
         wsum(F.col("topup_count"), 0, lb).alias(f"recharge_count_{lb}d"),
         wsum(F.col("topup_amount"), 0, lb).alias(f"recharge_amount_{lb}d"),
         _ratio(wsum(F.col("topup_amount"), 0, lb), wsum(F.col("topup_count"), 0, lb)).alias(
@@ -188,7 +192,6 @@ def activity_features(daily_df: DataFrame, d: dt.date, params: FeatureParams) ->
         _days_since(d, F.col("bill_count") > 0).alias("days_since_last_bill"),
         _days_since(d, F.col("payment_count") > 0).alias("days_since_last_payment"),
         # care
-        wsum(F.col("care_contacts"), 0, m).alias(f"care_contacts_{m}d"),
         wsum(F.col("care_contacts"), 0, lb).alias(f"care_contacts_{lb}d"),
         wsum(F.col("complaints"), 0, lb).alias(f"complaints_{lb}d"),
         wsum(F.col("unresolved_contacts"), 0, lb).alias(f"unresolved_contacts_{lb}d"),
