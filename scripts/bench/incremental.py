@@ -1,0 +1,103 @@
+"""Benchmark the cost of one new day against rebuilding the history it sits on.
+
+    python scripts/bench/incremental.py --root ROOT [--history 90]
+
+ROOT must hold ingested silver for at least ``history + 1`` days. With the gold tables removed:
+
+1. rebuild: ``crmlake features --date D`` builds ``gold.subscriber_daily`` for the ``history``
+   days of its lookback (D = the day before the last) and the snapshot at D, from scratch;
+2. one day: ``crmlake features --date D+1`` finds every day of its window built and current
+   except D+1, builds that one day and the snapshot at D+1;
+3. idle rerun: ``crmlake features --date D+1`` again (nothing to build: the fixed cost).
+
+The same is done for ``crmlake kpis`` (month to date). Appends a block to RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from deltalake import DeltaTable  # noqa: E402
+from features import run_spark  # noqa: E402
+from run import RESULTS, machine  # noqa: E402
+
+
+def last_details(root: Path, job: str) -> dict:
+    runs = [r for r in DeltaTable(str(root / "gold" / "run_log")).to_pyarrow_table().to_pylist() if r["job"] == job]
+    return json.loads(max(runs, key=lambda r: r["started_at"])["details"])["subscriber_daily"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--history", type=int, default=90)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+
+    root = Path(args.root).resolve()
+    days = sorted(
+        dt.date.fromisoformat(p.name.split("=", 1)[1])
+        for p in (root / "silver" / "usage").glob("event_date=*")
+        if p.is_dir()
+    )
+    if len(days) < args.history + 1:
+        sys.exit(f"{root} has {len(days)} days of silver usage; need {args.history + 1}")
+    new_day = days[-1]
+    d = new_day - dt.timedelta(days=1)
+    for table in (
+        "subscriber_daily",
+        "subscriber_daily_builds",
+        "features",
+        "churn_labels",
+        "kpis",
+        "cohort_retention",
+    ):
+        shutil.rmtree(root / "gold" / table, ignore_errors=True)
+    conf = root.parent / "crmlake-bench-incremental.yaml"
+    conf.write_text(f"features:\n  windows: [7, 30, {args.history}]\n", encoding="utf-8")
+    env = dict(os.environ, CRMLAKE_HMAC_KEY=os.environ.get("CRMLAKE_HMAC_KEY", "bench-key"))
+
+    rb_s, rb_st = run_spark(root, conf, env, "--date", d.isoformat())
+    rb_n = last_details(root, "features")["days_built"]
+    od_s, od_st = run_spark(root, conf, env, "--date", new_day.isoformat())
+    od_n = last_details(root, "features")["days_built"]
+    id_s, _ = run_spark(root, conf, env, "--date", new_day.isoformat())
+    kp_s, kp_st = run_spark(root, conf, env, "--date", new_day.isoformat(), job="kpis")
+
+    usage_rows = sum(
+        f["num_records"] for f in DeltaTable(str(root / "silver" / "usage")).get_add_actions(flatten=True).to_pylist()
+    )
+    lines = [
+        f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: one new day after {args.history} days of history",
+        "",
+        f"- machine: {machine()}",
+        f"- input: {root}, {len(days)} days of silver, {usage_rows:,} usage records; rebuild at {d}, new day {new_day}",
+    ]
+    rb_daily, od_daily = rb_st.get("subscriber_daily", 0), od_st.get("subscriber_daily", 0)
+    lines += [
+        f"- rebuild `features --date {d}` ({rb_n} days built): {rb_s:,.1f} s whole command, "
+        f"subscriber_daily stage {rb_daily:,.1f} s, features stage {rb_st.get('features', 0):,.1f} s",
+        f"- one new day `features --date {new_day}` ({od_n} day built): {od_s:,.1f} s whole command, "
+        f"subscriber_daily stage {od_daily:,.1f} s, features stage {od_st.get('features', 0):,.1f} s",
+        f"- rerun of the same date, nothing to build: {id_s:,.1f} s whole command",
+        f"- one day / rebuild: {od_s / rb_s:.1%} whole command, {od_daily / rb_daily:.1%} subscriber_daily stage",
+        f"- `kpis --date {new_day}` (its days already built): {kp_s:,.1f} s whole command, "
+        f"kpis stage {kp_st.get('kpis', 0):,.1f} s, cohort stage {kp_st.get('cohort_retention', 0):,.1f} s",
+    ]
+    text = "\n".join(lines) + "\n\n"
+    print(text)
+    if not args.no_record:
+        with open(RESULTS, "a", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+if __name__ == "__main__":
+    main()
