@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from crmlake.daily import NPS_DETRACTOR_MAX, NPS_PROMOTER_MIN
+
 FEATURES = "gold.features"
 
 
@@ -224,7 +226,11 @@ def network_features(network_df: DataFrame, d: dt.date, params: FeatureParams) -
 
 
 def nps_category(score: Column) -> Column:
-    return F.when(score >= 9, "promoter").when(score >= 7, "passive").when(score.isNotNull(), "detractor")
+    return (
+        F.when(score >= NPS_PROMOTER_MIN, "promoter")
+        .when(score > NPS_DETRACTOR_MAX, "passive")
+        .when(score.isNotNull(), "detractor")
+    )
 
 
 def features_at(
