@@ -145,3 +145,10 @@ def test_nothing_after_the_snapshot_reaches_its_features(spark, world):
     clean_df = tables.read(spark, str(clean), "gold.features").where(at_d3)
     assert clean_df.count() > 250
     assertDataFrameEqual(tables.read(spark, str(perturbed), "gold.features").where(at_d3), clean_df)
+
+
+def test_features_before_ingest_names_the_missing_table(spark, tmp_path, capsys):
+    code = features_main(["--root", str(tmp_path / "empty"), "--date", "2026-04-01"], spark=spark)
+    assert code == 5
+    assert "silver.subscribers does not exist yet" in capsys.readouterr().err
+    assert kpis_main(["--root", str(tmp_path / "empty"), "--date", "2026-04-01"], spark=spark) == 5
