@@ -72,9 +72,7 @@ def main() -> None:
     id_s, _ = run_spark(root, conf, env, "--date", new_day.isoformat())
     kp_s, kp_st = run_spark(root, conf, env, "--date", new_day.isoformat(), job="kpis")
 
-    usage_rows = sum(
-        f["num_records"] for f in DeltaTable(str(root / "silver" / "usage")).get_add_actions(flatten=True).to_pylist()
-    )
+    usage_rows = DeltaTable(str(root / "silver" / "usage")).to_pyarrow_dataset().count_rows()
     lines = [
         f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: one new day after {args.history} days of history",
         "",
