@@ -99,16 +99,11 @@ def _sum_when(cond: Column, value: Column) -> Column:
     return F.coalesce(F.sum(F.when(cond, value)), F.lit(0))
 
 
-def _money_sum_when(cond: Column, value: Column) -> Column:
-    return F.coalesce(F.sum(F.when(cond, value)), F.lit(0)).cast(MONEY)
-
-
 def _cents_sum_when(cond: Column, value: Column) -> Column:
     """Sum of a money column in whole cents, as a long.
 
     Summing DECIMAL(18,2) yields DECIMAL(28,2), which Spark adds with java BigDecimal row by
-    row; summing cents as longs is exact (amounts are far below 2^53 cents) and several times
-    cheaper on the 100-million-row usage aggregation.
+    row; summing cents as longs is exact (amounts are far below 2^53 cents) and cheaper.
     """
     cents = F.round(value.cast("double") * 100).cast("long")
     return F.sum(F.when(cond, cents).otherwise(0))
@@ -118,17 +113,21 @@ def _money_from_cents(cents: Column) -> Column:
     return (cents.cast(T.DecimalType(20, 0)) / 100).cast(MONEY)
 
 
-def usage_daily(usage_df: DataFrame) -> DataFrame:
-    """silver.usage rows → one row per (subscriber_key, date) of usage measures.
+# Partial rows: each source is first aggregated to its own grain; amounts are whole cents
+# (``*_cents``). ``subscriber_daily`` unions them and finishes with one aggregation.
 
-    Aggregates in two steps, first per subscriber-day-cell and then per subscriber-day, so the
-    number of distinct cells is a row count, not a ``countDistinct`` inside the wide aggregate.
+
+def usage_per_cell(usage_df: DataFrame) -> DataFrame:
+    """silver.usage rows → one row per (subscriber_key, date, cell_id) of usage measures.
+
+    Kept per cell so that the final per-day aggregation counts distinct cells as rows with a
+    cell, instead of a ``countDistinct`` inside the wide aggregate.
     """
     svc, out = F.col("service_type"), F.col("direction") == "out"
     voice, sms = svc == "voice", svc == "sms"
     talk_out = (voice | sms) & out
     charge = F.col("charge_amount")
-    per_cell_df = usage_df.groupBy("subscriber_key", F.col("event_date").alias("date"), "cell_id").agg(
+    return usage_df.groupBy("subscriber_key", F.col("event_date").alias("date"), "cell_id").agg(
         F.count(F.lit(1)).alias("events"),
         _count_when(out).alias("out_events"),
         _count_when(voice & out).alias("voice_out_calls"),
@@ -145,24 +144,15 @@ def usage_daily(usage_df: DataFrame) -> DataFrame:
         _count_when(talk_out & (F.col("destination_type") == "off_net")).alias("off_net_out"),
         _count_when(talk_out & (F.col("destination_type") == "international")).alias("intl_out"),
         _count_when(F.col("is_roaming")).alias("roaming_events"),
-        _cents_sum_when(voice, charge).alias("revenue_voice"),
-        _cents_sum_when(sms, charge).alias("revenue_sms"),
-        _cents_sum_when(svc == "data", charge).alias("revenue_data"),
-        _cents_sum_when(svc == "vas", charge).alias("revenue_vas"),
-    )
-    summed = [
-        c for c in per_cell_df.columns if c not in ("subscriber_key", "date", "cell_id") and not c.startswith("revenue")
-    ]
-    money = [c for c in per_cell_df.columns if c.startswith("revenue")]
-    return per_cell_df.groupBy("subscriber_key", "date").agg(
-        *[F.sum(c).cast("long").alias(c) for c in summed],
-        *[_money_from_cents(F.sum(c)).alias(c) for c in money],
-        F.count("cell_id").alias("distinct_cells"),
+        _cents_sum_when(voice, charge).alias("revenue_voice_cents"),
+        _cents_sum_when(sms, charge).alias("revenue_sms_cents"),
+        _cents_sum_when(svc == "data", charge).alias("revenue_data_cents"),
+        _cents_sum_when(svc == "vas", charge).alias("revenue_vas_cents"),
     )
 
 
 def recharges_daily(recharges_df: DataFrame) -> DataFrame:
-    """silver.recharges → per subscriber-day top-ups, bills and payments (count, amount)."""
+    """silver.recharges → per subscriber-day top-ups, bills and payments (count, cents)."""
     kind = F.col("txn_type")
     return recharges_df.groupBy("subscriber_key", F.col("event_date").alias("date")).agg(
         *[
@@ -170,7 +160,7 @@ def recharges_daily(recharges_df: DataFrame) -> DataFrame:
             for t in ("topup", "bill", "payment")
             for agg in (
                 _count_when(kind == t).alias(f"{t}_count"),
-                _money_sum_when(kind == t, F.col("amount")).alias(f"{t}_amount"),
+                _cents_sum_when(kind == t, F.col("amount")).alias(f"{t}_amount_cents"),
             )
         ]
     )
@@ -218,19 +208,34 @@ def subscriber_daily(
     voice/SMS by destination, ``csat_last``/``nps_last`` (null without an answer) and
     ``has_revenue_activity`` (outgoing usage, a top-up or a payment: what keeps a prepaid line
     alive under the inactivity churn rule).
+
+    The per-source partial rows are unioned and summed in one aggregation per subscriber-day
+    (one shuffle, where full outer joins of the four sources took three shuffles and sorts).
     """
     key = ["subscriber_key", "date"]
-    joined_df = (
-        usage_daily(usage_df)
-        .join(recharges_daily(recharges_df), on=key, how="full")
-        .join(care_daily(care_df), on=key, how="full")
-        .join(surveys_daily(surveys_df), on=key, how="full")
+    parts_df = (
+        usage_per_cell(usage_df)
+        .unionByName(recharges_daily(recharges_df), allowMissingColumns=True)
+        .unionByName(care_daily(care_df), allowMissingColumns=True)
+        .unionByName(surveys_daily(surveys_df), allowMissingColumns=True)
     )
-    counts = {c: F.coalesce(F.col(c), F.lit(0)).cast("long") for c in COUNT_COLUMNS}
-    counts |= {c: F.coalesce(F.col(c), F.lit(0)).cast("long") for c in ("voice_out_s", "voice_in_s")}
-    counts |= {c: F.coalesce(F.col(c), F.lit(0)).cast("long") for c in ("bytes_up", "bytes_down")}
-    amounts = {c: F.coalesce(F.col(c), F.lit(0)).cast(MONEY) for c in AMOUNT_COLUMNS if c != "revenue_usage"}
-    filled_df = joined_df.withColumns(counts | amounts)
+    summed = [c for c in parts_df.columns if c not in (*key, "cell_id", "csat_last", "nps_last")]
+    filled_df = parts_df.groupBy(*key).agg(
+        *[F.coalesce(F.sum(c), F.lit(0)).cast("long").alias(c) for c in summed if c != "distinct_cells"],
+        F.count("cell_id").alias("distinct_cells"),  # one usage row per cell; other sources have none
+        F.max("csat_last").alias("csat_last"),  # only the surveys' row of the day carries it
+        F.max("nps_last").alias("nps_last"),
+    )
+    money = {
+        "revenue_voice": "revenue_voice_cents",
+        "revenue_sms": "revenue_sms_cents",
+        "revenue_data": "revenue_data_cents",
+        "revenue_vas": "revenue_vas_cents",
+        "topup_amount": "topup_amount_cents",
+        "bill_amount": "bill_amount_cents",
+        "payment_amount": "payment_amount_cents",
+    }
+    filled_df = filled_df.withColumns({name: _money_from_cents(F.col(cents)) for name, cents in money.items()})
     revenue_usage = F.col("revenue_voice") + F.col("revenue_sms") + F.col("revenue_data") + F.col("revenue_vas")
     filled_df = filled_df.withColumn("revenue_usage", revenue_usage.cast(MONEY))
     talk_out = F.col("voice_out_calls") + F.col("sms_out")
