@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from crmlake import tables
-from crmlake.ingest import business_columns
+from crmlake.ingest import silver_schema
 from crmlake.schemas import ENTITIES, MONEY
 
 SUBSCRIBER_DAILY = "gold.subscriber_daily"
@@ -88,8 +88,6 @@ AMOUNT_COLUMNS = (
     "bill_amount",
     "payment_amount",
 )
-MEASURE_COLUMNS = ("voice_out_min", "voice_in_min", "data_mb_up", "data_mb_down")
-
 
 def _count_when(cond: Column) -> Column:
     return F.sum(F.when(cond, 1).otherwise(0)).cast("long")
@@ -221,21 +219,13 @@ def subscriber_daily(
     )
     summed = [c for c in parts_df.columns if c not in (*key, "cell_id", "csat_last", "nps_last")]
     filled_df = parts_df.groupBy(*key).agg(
-        *[F.coalesce(F.sum(c), F.lit(0)).cast("long").alias(c) for c in summed if c != "distinct_cells"],
+        *[F.coalesce(F.sum(c), F.lit(0)).cast("long").alias(c) for c in summed],
         F.count("cell_id").alias("distinct_cells"),  # one usage row per cell; other sources have none
         F.max("csat_last").alias("csat_last"),  # only the surveys' row of the day carries it
         F.max("nps_last").alias("nps_last"),
     )
-    money = {
-        "revenue_voice": "revenue_voice_cents",
-        "revenue_sms": "revenue_sms_cents",
-        "revenue_data": "revenue_data_cents",
-        "revenue_vas": "revenue_vas_cents",
-        "topup_amount": "topup_amount_cents",
-        "bill_amount": "bill_amount_cents",
-        "payment_amount": "payment_amount_cents",
-    }
-    filled_df = filled_df.withColumns({name: _money_from_cents(F.col(cents)) for name, cents in money.items()})
+    cents = [c for c in summed if c.endswith("_cents")]
+    filled_df = filled_df.withColumns({c.removesuffix("_cents"): _money_from_cents(F.col(c)) for c in cents})
     revenue_usage = F.col("revenue_voice") + F.col("revenue_sms") + F.col("revenue_data") + F.col("revenue_vas")
     filled_df = filled_df.withColumn("revenue_usage", revenue_usage.cast(MONEY))
     talk_out = F.col("voice_out_calls") + F.col("sms_out")
@@ -308,29 +298,17 @@ def days_to_build(
     return sorted(reasons), current, reasons
 
 
-def date_in(column: str, days: list[dt.date]) -> str:
-    """A SQL predicate ``column IN (DATE'…', …)`` (for replaceWhere and partition pruning)."""
-    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(days))
-    return f"{column} IN ({listed})"
-
-
 def silver_or_empty(spark: SparkSession, root: str, name: str) -> DataFrame:
     """A silver table, or an empty frame of its shape when nothing has arrived for it yet
     (e.g. no survey answer so far)."""
     if tables.exists(spark, root, name):
         return tables.read(spark, root, name)
-    entity = ENTITIES[name.split(".", 1)[1]]
-    types = {f.name: f.dataType for f in entity.silver.fields}
-    schema = T.StructType(
-        [T.StructField(c, types.get(c, T.StringType())) for c in business_columns(entity)]
-        + [T.StructField("event_date", T.DateType())]
-    )
-    return spark.createDataFrame([], schema)
+    return spark.createDataFrame([], silver_schema(ENTITIES[name.split(".", 1)[1]]))
 
 
 def read_sources_for(spark: SparkSession, root: str, days: list[dt.date]) -> dict[str, DataFrame]:
     """The silver source tables of subscriber_daily limited to ``days``."""
-    return {name: silver_or_empty(spark, root, name).where(date_in("event_date", days)) for name in DAILY_SOURCES}
+    return {name: silver_or_empty(spark, root, name).where(tables.date_in("event_date", days)) for name in DAILY_SOURCES}
 
 
 def build_days(spark: SparkSession, root: str, days: list[dt.date], fingerprints: dict, run_id: str) -> int:
@@ -341,10 +319,10 @@ def build_days(spark: SparkSession, root: str, days: list[dt.date], fingerprints
     daily_df = subscriber_daily(
         src["silver.usage"], src["silver.recharges"], src["silver.care_interactions"], src["silver.surveys"]
     )
-    tables.replace_where(daily_df, root, SUBSCRIBER_DAILY, date_in("date", days), partition_by=["date"])
-    metrics = tables.delta_table(spark, root, SUBSCRIBER_DAILY).history(1).collect()[0]["operationMetrics"] or {}
-    rows = int(metrics.get("numOutputRows", 0))
-    built_df = tables.read(spark, root, SUBSCRIBER_DAILY).where(date_in("date", days))
+    scope = tables.date_in("date", days)
+    tables.replace_where(daily_df, root, SUBSCRIBER_DAILY, scope, partition_by=["date"])
+    # Rows per day for the registry, from the partitions just written (footers only).
+    built_df = tables.read(spark, root, SUBSCRIBER_DAILY).where(scope)
     per_day = {r["date"]: r["count"] for r in built_df.groupBy("date").count().collect()}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     builds_df = spark.createDataFrame(
@@ -354,7 +332,7 @@ def build_days(spark: SparkSession, root: str, days: list[dt.date], fingerprints
         tables.merge(spark, builds_df, root, DAILY_BUILDS, on="t.date = s.date")
     else:
         tables.create(builds_df.coalesce(1), root, DAILY_BUILDS)
-    return rows
+    return sum(per_day.values())
 
 
 def refresh(spark: SparkSession, root: str, days: list[dt.date], run_id: str) -> dict:

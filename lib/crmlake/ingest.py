@@ -386,6 +386,16 @@ def quarantine_rows(classified_df: DataFrame, entity: Entity, run_id: str) -> Da
     )
 
 
+def silver_schema(entity: Entity) -> T.StructType:
+    """The business columns of a silver table (``subscriber_key`` for the raw number) and
+    ``event_date``: what readers of silver may rely on."""
+    types = {f.name: f.dataType for f in entity.silver.fields}
+    return T.StructType(
+        [T.StructField(c, types.get(c, T.StringType())) for c in business_columns(entity)]
+        + [T.StructField("event_date", T.DateType())]
+    )
+
+
 def silver_rows(classified_df: DataFrame, entity: Entity) -> DataFrame:
     """Accepted rows in silver shape: business columns, event_date, row hash, lineage."""
     return classified_df.where(F.col("_status") == "accepted").select(
@@ -584,8 +594,7 @@ class Ingestor:
         return counts
 
     def _write_quarantine(self, entity: Entity, days: list[dt.date], classified_df: DataFrame, run_id: str) -> None:
-        dates_sql = ", ".join(f"DATE'{d.isoformat()}'" for d in days)
-        scope = f"entity = '{entity.name}' AND _file_date IN ({dates_sql})"
+        scope = f"entity = '{entity.name}' AND {tables.date_in('_file_date', days)}"
         rows_df = quarantine_rows(classified_df, entity, run_id)
         if tables.exists(self.spark, self.root, QUARANTINE):
             old_df = tables.read(self.spark, self.root, QUARANTINE).where(scope).drop("run_id", "_ingested_at")
@@ -620,7 +629,6 @@ class Ingestor:
                 wins_when="s._file_date >= t._file_date",
             )
             return written, event_dates
-        dates_sql = ", ".join(f"DATE'{d.isoformat()}'" for d in event_dates)
         written = tables.upsert_changed(
             self.spark,
             rows_df,
@@ -628,7 +636,7 @@ class Ingestor:
             silver_name(entity),
             keys=silver_key(entity),
             wins_when=LATEST_ARRIVAL_WINS,
-            scope=f"t.event_date IN ({dates_sql})",
+            scope=tables.date_in("t.event_date", event_dates),
             partition_by=["event_date"],
         )
         return written, event_dates

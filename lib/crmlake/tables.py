@@ -60,15 +60,24 @@ def append(df: DataFrame, root: str, name: str, partition_by: list[str] | None =
     writer.save(table_path(root, name))
 
 
-def replace_where(df: DataFrame, root: str, name: str, condition: str, partition_by: list[str] | None = None) -> None:
+def date_in(column: str, days) -> str:
+    """A SQL predicate ``column IN (DATE'…', …)``, for replaceWhere conditions and MERGE scopes
+    that Delta can prune partitions with."""
+    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(days))
+    return f"{column} IN ({listed})"
+
+
+def replace_where(df: DataFrame, root: str, name: str, condition: str, partition_by: list[str] | None = None) -> int:
     """Replace exactly the rows matching ``condition`` (a partition predicate) with ``df``.
 
     Creates the table when it does not exist. Rerunning with the same data leaves the same rows.
+    Returns the rows written.
     """
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(table_path(root, name))
+    return last_operation_rows(df.sparkSession, root, name)
 
 
 def create(df: DataFrame, root: str, name: str, partition_by: list[str] | None = None) -> int:
