@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Resolve Delta's JVM artifacts (and their runtime dependencies; Scala itself ships with Spark) with Maven into a folder, for
-# machines where Spark's own resolver cannot reach the repository. The session builder uses
-# the jars in .jars/ (or in CRMLAKE_JARS_DIR / spark.jars_dir) through spark.jars.
-#   scripts/fetch-jars.sh [DIR]      (default: .jars in the repository)
+# Resolve Delta's JVM artifact with Maven and keep only the jars Spark does not already ship, for
+# machines where Spark's own resolver cannot reach the repository (and for spark-submit --jars).
+# The coordinate is derived from the installed pyspark and delta-spark (crmlake.session), the
+# same way the session derives it, so the two cannot disagree.
+#   scripts/fetch-jars.sh [DIR]      (default: .jars in the repository; its old jars are replaced)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${1:-$REPO/.jars}"
+PY="${PYSPARK_PYTHON:-$REPO/.venv/bin/python}"
 command -v mvn >/dev/null 2>&1 || { echo "fetch-jars: Maven (mvn) is required: apt-get install maven" >&2; exit 1; }
-# The coordinates the session would ask Spark for, from the committed config.
-PACKAGE="$(grep -E '^\s*delta_package:' "$REPO/conf/base/platform.yaml" | sed -E 's/.*"(.*)".*/\1/')"
+PACKAGE="$("$PY" -m crmlake.session)"
 IFS=: read -r GROUP ARTIFACT VERSION <<<"$PACKAGE"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -21,6 +22,13 @@ cat > "$WORK/pom.xml" <<POM
   </dependencies>
 </project>
 POM
+# Delta's runtime dependencies include Hadoop, Jackson, Parquet, log4j, slf4j, snappy and Scala
+# jars that Spark ships in other versions: two versions of a class on the classpath is a bug
+# waiting. Only Delta's own jars and Unity Catalog's client (which Delta's catalog code loads, and
+# Spark does not ship) are kept.
+mvn -q -f "$WORK/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+  -DincludeGroupIds=io.delta,io.unitycatalog -DoutputDirectory="$WORK/delta" >/dev/null
 mkdir -p "$DEST"
-mvn -q -f "$WORK/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DexcludeGroupIds=org.scala-lang -DoutputDirectory="$DEST"
-echo "fetch-jars: $(ls "$DEST"/*.jar | wc -l) jars for $PACKAGE in $DEST" >&2
+rm -f "$DEST"/*.jar
+cp "$WORK"/delta/*.jar "$DEST/"
+echo "fetch-jars: $PACKAGE -> $(ls "$DEST"/*.jar | wc -l) jars in $DEST" >&2

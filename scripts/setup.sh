@@ -50,19 +50,23 @@ ensure_venv() {
 }
 
 ensure_delta_jars() {
-  # Spark resolves io.delta:delta-spark from Maven Central at session start. Where it cannot
-  # (no direct access, only a Maven mirror), resolve the same artifacts with mvn into .jars/,
-  # which the session builder then puts on spark.jars.
-  if ls "$REPO"/.jars/*.jar >/dev/null 2>&1; then return; fi
-  local package group artifact version pom
-  package="$(grep -E '^\s*delta_package:' "$REPO/conf/base/platform.yaml" | sed -E 's/.*"(.*)".*/\1/')"
-  IFS=: read -r group artifact version <<<"$package"
-  pom="https://repo1.maven.org/maven2/${group//.//}/$artifact/$version/$artifact-$version.pom"
-  if [ "${CRMLAKE_JARS:-}" != "mvn" ] && curl -sf -m 10 -o /dev/null "$pom" 2>/dev/null; then
-    return
+  # Delta's JVM jars for exactly the installed pyspark + delta-spark (crmlake.session derives the
+  # coordinate), resolved with Maven into .jars/. Spark's own resolver is not used here: it pulls
+  # Delta's transitive jars that Spark already ships, and fails where one of them is not served.
+  local jar
+  jar="$("$VENV/bin/python" -c 'from crmlake.session import DeltaPin; print(DeltaPin.installed().jar_name)')"
+  if [ -f "$REPO/.jars/$jar" ]; then return; fi
+  if ! command -v mvn >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "Maven not found: installing maven with apt-get (it resolves Delta's jars)"
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null \
+        || die "could not install Maven; install it, or run scripts/fetch-jars.sh on a machine that has it"
+    else
+      die "Maven (mvn) is needed to resolve Delta's jars: install it (e.g. apt-get install maven)"
+    fi
   fi
-  say "Maven Central not reachable for Spark's resolver (or CRMLAKE_JARS=mvn): resolving Delta jars with mvn"
-  bash "$REPO/scripts/fetch-jars.sh" "$REPO/.jars"
+  say "resolving Delta's jars ($jar) with Maven into .jars/"
+  PYSPARK_PYTHON="$VENV/bin/python" bash "$REPO/scripts/fetch-jars.sh" "$REPO/.jars"
 }
 
 ensure_java

@@ -1,4 +1,4 @@
-"""spark-submit generate and ingest to a real standalone cluster (a master and two workers
+"""spark-submit every job (generate, ingest, features, kpis) to a real standalone cluster (a master and two workers
 started from the PySpark install on 127.0.0.1), with Delta's jars resolved by Maven."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def submit(cluster, job: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_generate_and_ingest_on_a_standalone_cluster(spark, tmp_path, cluster):
+def test_every_job_on_a_standalone_cluster(spark, tmp_path, cluster):
     root = str(tmp_path / "root")
     gen = submit(
         cluster,
@@ -77,13 +77,24 @@ def test_generate_and_ingest_on_a_standalone_cluster(spark, tmp_path, cluster):
     assert gen.returncode == 0, gen.stderr[-3000:]
     ing = submit(cluster, "ingest", "--root", root, "--all", "--log-format", "text")
     assert ing.returncode == 0, ing.stderr[-3000:]
+    for job in ("features", "kpis"):
+        done = submit(cluster, job, "--root", root, "--date", "2026-02-02", "--log-format", "text")
+        assert done.returncode == 0, done.stderr[-3000:]
 
-    # The work ran on the workers: both applications had an executor on each of the two workers.
+    # The work ran on the workers: every application had an executor on each of the two workers.
     worker_apps = list(Path(cluster["state"], "work").glob("app-*"))
-    assert len(worker_apps) == 2
+    assert len(worker_apps) == 4
     assert all(len(list(app.iterdir())) == 2 for app in worker_apps)
 
-    runs = tables.read(spark, root, "gold.run_log").where("job = 'ingest'")
+    every_run = tables.read(spark, root, "gold.run_log")
+    assert sorted(r["job"] for r in every_run.where("status = 'succeeded'").collect()) == [
+        "features",
+        "generate",
+        "ingest",
+        "kpis",
+    ]
+    assert tables.read(spark, root, "gold.features").where("snapshot_date = DATE'2026-02-02'").count() > 250
+    runs = every_run.where("job = 'ingest'")
     assert runs.where("status != 'succeeded'").count() == 0
     assert runs.count() == 1
     # --all found the generated window's file dates through Hadoop's file system.

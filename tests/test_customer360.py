@@ -152,3 +152,43 @@ def test_features_before_ingest_names_the_missing_table(spark, tmp_path, capsys)
     assert code == 5
     assert "silver.subscribers does not exist yet" in capsys.readouterr().err
     assert kpis_main(["--root", str(tmp_path / "empty"), "--date", "2026-04-01"], spark=spark) == 5
+
+
+def test_every_table_opens_in_delta_rs_and_duckdb(spark, world):
+    """Tables stay open to other readers: every table the jobs wrote keeps Delta's plain protocol
+    (reader 1, writer 2: no deletion vectors, v2 checkpoints or row tracking) and reads the same
+    in delta-rs and DuckDB's delta_scan as in Spark."""
+    import duckdb
+    from deltalake import DeltaTable as RustTable
+
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{delta_extension_path()}'")
+    root = world["inc"]
+    found = sorted(p.parent for p in root.glob("*/*/_delta_log"))
+    assert {p.parent.name for p in found} == {"bronze", "silver", "gold"} and len(found) >= 20
+    for path in found:
+        name = f"{path.parent.name}.{path.name}"
+        protocol = RustTable(str(path)).protocol()
+        assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2), name
+        assert not protocol.reader_features and not protocol.writer_features, name
+        rows = tables.read(spark, str(root), name).count()
+        assert RustTable(str(path)).to_pyarrow_dataset().count_rows() == rows, name
+        assert con.execute(f"SELECT count(*) FROM delta_scan('{path}')").fetchone()[0] == rows, name
+    columns = ["subscriber_key", "snapshot_date", "plan_type", "is_b2b", "tenure_days", "voice_min_30d", "events_30d"]
+    from_duckdb = con.execute(f"SELECT {', '.join(columns)} FROM delta_scan('{root}/gold/features')").df()
+    assertDataFrameEqual(
+        spark.createDataFrame(from_duckdb).withColumn("snapshot_date", F.to_date("snapshot_date")),
+        tables.read(spark, str(root), "gold.features").select(*columns),
+        checkRowOrder=False,
+        rtol=1e-9,
+    )
+
+
+def delta_extension_path() -> str:
+    """DuckDB's delta extension as shipped by the duckdb-extension-delta wheel (DuckDB would
+    download it at run time, which cannot work offline)."""
+    import duckdb_extension_delta
+
+    found = list(Path(duckdb_extension_delta.__file__).parent.glob("extensions/*/delta.duckdb_extension"))
+    assert len(found) == 1, found
+    return str(found[0])

@@ -15,6 +15,12 @@ class ConfigError(CrmlakeError):
     exit_code = 2
 
 
+class VersionMismatchError(CrmlakeError):
+    """The JVM's Spark or Delta is not the version the Python packages were pinned to."""
+
+    exit_code = 2
+
+
 class MissingSecretError(CrmlakeError):
     """The pseudonymization key is not available."""
 
