@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crmlake.config import Config
-from crmlake.customer360 import run_features
-from crmlake.features import FeatureParams
-from crmlake.jobkit import dates_from_args, job_parser, record_run, run_job
-from crmlake.labels import LabelParams
-from crmlake.runlog import RunRecord
+from crmlake.catalog.runlog import RunRecord
+from crmlake.core.config import Config
+from crmlake.core.jobkit import dates_from_args, job_parser, record_run, run_job
+from crmlake.gold.features import FeatureParams
+from crmlake.gold.labels import LabelParams
+from crmlake.gold.run import run_features
 from pyspark.sql import SparkSession
 
 JOB = "features"

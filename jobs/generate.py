@@ -9,10 +9,10 @@ import argparse
 import datetime as dt
 import sys
 
-from crmlake.config import Config
-from crmlake.generate import generate_operator
-from crmlake.jobkit import job_parser, parse_date, record_run, run_job
-from crmlake.runlog import RunRecord
+from crmlake.catalog.runlog import RunRecord
+from crmlake.core.config import Config
+from crmlake.core.jobkit import job_parser, parse_date, record_run, run_job
+from crmlake.synth.generate import generate_operator
 from pyspark.sql import SparkSession
 
 JOB = "generate"

@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crmlake.config import Config
-from crmlake.contracts import ContractParams
-from crmlake.errors import ConfigError
-from crmlake.identity import load_hmac_key, normalize_msisdn_from_config
-from crmlake.ingest import Ingestor, landed_dates, resolve_entities, tables_written_by_ingest
-from crmlake.jobkit import dates_from_args, job_parser, record_run, run_job
-from crmlake.runlog import RunRecord
+from crmlake.catalog.runlog import RunRecord
+from crmlake.contracts.rules import ContractParams
+from crmlake.core.config import Config
+from crmlake.core.errors import ConfigError
+from crmlake.core.jobkit import dates_from_args, job_parser, record_run, run_job
+from crmlake.landing.files import landed_dates
+from crmlake.silver.identity import load_hmac_key, normalize_msisdn_from_config
+from crmlake.silver.run import Ingestor, resolve_entities, tables_written_by_ingest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crmlake.config import Config
-from crmlake.customer360 import run_kpis
-from crmlake.jobkit import dates_from_args, job_parser, record_run, run_job
-from crmlake.kpis import KpiParams
-from crmlake.runlog import RunRecord
+from crmlake.catalog.runlog import RunRecord
+from crmlake.core.config import Config
+from crmlake.core.jobkit import dates_from_args, job_parser, record_run, run_job
+from crmlake.gold.kpis import KpiParams
+from crmlake.gold.run import run_kpis
 from pyspark.sql import SparkSession
 
 JOB = "kpis"

@@ -11,9 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from crmlake import tables
-from crmlake.config import load_config
-from crmlake.session import build_session
+from crmlake.catalog import tables
+from crmlake.core.config import load_config
+from crmlake.core.session import build_session
 from crmlake_jobs.generate import main as generate
 from crmlake_jobs.ingest import main as ingest
 from pyspark.sql import functions as F

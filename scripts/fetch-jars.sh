@@ -9,7 +9,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${1:-$REPO/.jars}"
 PY="${PYSPARK_PYTHON:-$REPO/.venv/bin/python}"
 command -v mvn >/dev/null 2>&1 || { echo "fetch-jars: Maven (mvn) is required: apt-get install maven" >&2; exit 1; }
-PACKAGE="$("$PY" -m crmlake.session)"
+PACKAGE="$("$PY" -m crmlake.core.session)"
 IFS=: read -r GROUP ARTIFACT VERSION <<<"$PACKAGE"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

@@ -12,7 +12,7 @@ MASTER="${CRMLAKE_MASTER:-spark://127.0.0.1:7077}"
 if [ "${1:-}" = "--master" ]; then MASTER="$2"; shift 2; fi
 JOB="${1:?usage: scripts/submit.sh [--master URL] <job> [options]}"; shift
 [ -f "$REPO/jobs/$JOB.py" ] || { echo "submit: no job named '$JOB' (see jobs/)" >&2; exit 2; }
-PACKAGE="$("$PY" -m crmlake.session)"  # derived from the installed pyspark and delta-spark
+PACKAGE="$("$PY" -m crmlake.core.session)"  # derived from the installed pyspark and delta-spark
 JARS_DIR="${CRMLAKE_JARS_DIR:-$REPO/.jars}"
 if ls "$JARS_DIR"/*.jar >/dev/null 2>&1; then
   DEPS=(--jars "$(ls "$JARS_DIR"/*.jar | paste -sd, -)")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from crmlake import daily
-from crmlake.ingest import business_columns
-from crmlake.schemas import ENTITIES
+from crmlake.contracts.entities import ENTITIES
+from crmlake.gold import daily
+from crmlake.silver.classify import business_columns
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 

@@ -15,7 +15,7 @@ os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 @pytest.fixture(scope="session")
 def base_cfg(tmp_path_factory):
-    from crmlake.config import load_config
+    from crmlake.core.config import load_config
 
     root = tmp_path_factory.mktemp("root")
     mlflow_db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
@@ -35,8 +35,8 @@ def base_cfg(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(base_cfg, tmp_path_factory):
-    from crmlake.log import setup_logging
-    from crmlake.session import build_session
+    from crmlake.core.log import setup_logging
+    from crmlake.core.session import build_session
 
     setup_logging("INFO", "text")
     warehouse = tmp_path_factory.mktemp("warehouse")

@@ -1,0 +1,51 @@
+"""Named exceptions with messages a data engineer can act on.
+
+Every error crmlake raises on purpose derives from :class:`CrmlakeError`; the CLI turns them
+into one clear line on stderr and the exit code named here, never a stack trace.
+"""
+
+
+class CrmlakeError(Exception):
+    exit_code = 1
+
+
+class ConfigError(CrmlakeError):
+    """A configuration file or flag is wrong (unknown key, wrong type, missing file)."""
+
+    exit_code = 2
+
+
+class VersionMismatchError(CrmlakeError):
+    """The JVM's Spark or Delta is not the version the Python packages were pinned to."""
+
+    exit_code = 2
+
+
+class MissingSecretError(CrmlakeError):
+    """The pseudonymization key is not available."""
+
+    exit_code = 3
+
+
+class UnreadableFileError(CrmlakeError):
+    """A landing file cannot be parsed at all; the run wrote nothing."""
+
+    exit_code = 4
+
+
+class MissingColumnsError(CrmlakeError):
+    """A DataFrame or file lacks columns a step needs."""
+
+    exit_code = 4
+
+
+class TableNotFoundError(CrmlakeError):
+    """A Delta table a job reads does not exist yet."""
+
+    exit_code = 5
+
+
+class ReconciliationError(CrmlakeError):
+    """Counts do not add up: read != accepted + quarantined + duplicates."""
+
+    exit_code = 1

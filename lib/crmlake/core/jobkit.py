@@ -1,0 +1,120 @@
+"""What every job shares: its command line, config loading, logging, the session, run_log
+rows, and turning named errors into one clear line and a meaningful exit code.
+
+Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error, 3 missing secret,
+4 unreadable input, 5 missing upstream table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+
+from pyspark.sql import SparkSession
+
+from crmlake.catalog import tables
+from crmlake.catalog.runlog import RunRecord, append_run
+from crmlake.core.config import Config, load_config
+from crmlake.core.errors import ConfigError, CrmlakeError
+from crmlake.core.log import log, setup_logging
+from crmlake.core.session import build_session
+
+
+def parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def job_parser(job: str, description: str, dated: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"crmlake {job}", description=description)
+    parser.add_argument(
+        "--conf", action="append", default=[], metavar="FILE", help="extra YAML config, applied in order"
+    )
+    parser.add_argument(
+        "--root", help="folder (or URI) holding landing/, bronze/, silver/, gold/ (default: config root, ./data)"
+    )
+    parser.add_argument("--env", help="config overlay: local (default) or cluster; or set CRMLAKE_ENV")
+    parser.add_argument("--log-format", choices=["json", "text"], help="log line format (default from config)")
+    parser.add_argument("--verbose", action="store_true", help="print stack traces of unexpected errors")
+    if dated:
+        parser.add_argument("--date", type=parse_date, help="the day to process (YYYY-MM-DD)")
+        parser.add_argument("--from", dest="date_from", type=parse_date, help="first day of a range")
+        parser.add_argument("--to", dest="date_to", type=parse_date, help="last day of a range (inclusive)")
+    return parser
+
+
+def dates_from_args(args: argparse.Namespace) -> list[dt.date]:
+    if args.date and (args.date_from or args.date_to):
+        raise ConfigError("give either --date or --from/--to, not both")
+    if args.date:
+        return [args.date]
+    if args.date_from and args.date_to:
+        if args.date_to < args.date_from:
+            raise ConfigError(f"--to {args.date_to} is before --from {args.date_from}")
+        days = (args.date_to - args.date_from).days
+        return [args.date_from + dt.timedelta(days=i) for i in range(days + 1)]
+    raise ConfigError("a date is required: --date YYYY-MM-DD, or --from D1 --to D2")
+
+
+def load_job_config(args: argparse.Namespace, overrides: dict | None = None) -> Config:
+    merged = {"root": args.root, "logging.format": args.log_format}
+    merged.update(overrides or {})
+    return load_config(args.conf, overrides=merged, env=args.env)
+
+
+def record_run(spark: SparkSession, cfg: Config, record: RunRecord, written: list[str]) -> None:
+    record.table_versions = {k: v for k, v in tables.versions(spark, cfg.root, written).items() if v is not None}
+    append_run(spark, cfg.root, record)
+    log(
+        f"{record.job} {record.status}",
+        job=record.job,
+        date=record.run_date,
+        rows_read=record.rows_read,
+        rows_written=record.rows_written,
+        rows_rejected=record.rows_rejected,
+        rows_duplicate=record.rows_duplicate,
+        run_id=record.run_id,
+    )
+
+
+def run_job(
+    job: str,
+    argv: list[str] | None,
+    parser: argparse.ArgumentParser,
+    body: Callable[[SparkSession, Config, argparse.Namespace], None],
+    spark: SparkSession | None = None,
+    overrides: Callable[[argparse.Namespace], dict] | None = None,
+) -> int:
+    """Parse, configure, build (or reuse) the session, run ``body``, map errors to exit codes.
+
+    A caller that passes ``spark`` (a test, a notebook) keeps its session; otherwise the job
+    builds one and stops it at the end.
+    """
+    args = parser.parse_args(argv)
+    own_session = spark is None
+    try:
+        cfg = load_job_config(args, overrides(args) if overrides else None)
+        setup_logging(cfg["logging"]["level"], cfg["logging"]["format"])
+        if own_session:
+            spark = build_session(cfg)
+        body(spark, cfg, args)
+        return 0
+    except CrmlakeError as exc:
+        log(f"{type(exc).__name__}: {exc}", logging.ERROR, job=job)
+        print(f"crmlake {job}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, exit 1
+        if args.verbose:
+            traceback.print_exc()
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"crmlake {job}: unexpected {type(exc).__name__}: {first_line} (rerun with --verbose)", file=sys.stderr)
+        return 1
+    finally:
+        if own_session and spark is not None:
+            spark.stop()

@@ -1,0 +1,180 @@
+"""The one place a SparkSession is built, for every job and the test fixture.
+
+Which Delta jars the JVM needs follows from the two Python pins, as
+``delta.configure_spark_with_delta_pip`` derives it: the installed ``pyspark`` names the Spark
+line (``4.2``) and the installed ``delta-spark`` the Delta version, so the artifact is
+``io.delta:delta-spark_<line>_2.13:<delta>``. Nothing else pins it, so it cannot drift.
+
+``scripts/fetch-jars.sh`` resolves exactly that artifact with Maven and keeps only the jars that
+Spark does not ship into ``.jars/`` (or ``CRMLAKE_JARS_DIR`` / ``spark.jars_dir``); the session
+puts them on ``spark.jars``. Without such a folder it asks Spark's own resolver
+(``spark.jars.packages``), which needs direct access to Maven Central.
+
+Under ``spark-submit`` the JVM already runs: its master and jars come from the command line
+(``scripts/submit.sh`` adds them), and only the SQL settings here are applied. In every case the
+running JVM's Spark and Delta versions are checked against the Python packages at start, so a
+mismatch fails with both versions and the fix, not with a ``ClassNotFoundException`` in a job.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyspark
+from pyspark.sql import SparkSession
+
+from crmlake.core.config import Config
+from crmlake.core.errors import VersionMismatchError
+
+JARS_DIR_VAR = "CRMLAKE_JARS_DIR"
+REPO_JARS_DIR = Path(__file__).resolve().parents[3] / ".jars"
+SCALA_BINARY = "2.13"
+FIX = "run scripts/fetch-jars.sh (it replaces .jars/ with the jars these packages need)"
+# delta-spark_4.2_2.13-4.4.0.jar, or the pre-4.1 name without a Spark line: delta-spark_2.13-4.0.1.jar
+DELTA_JAR = re.compile(r"^delta-spark_(?:(?P<line>\d+\.\d+)_)?(?P<scala>\d+\.\d+)-(?P<version>[^-]+)\.jar$")
+
+
+def spark_line(version: str) -> str:
+    """``4.2.0`` → ``4.2``."""
+    return ".".join(version.split(".")[:2])
+
+
+@dataclass(frozen=True)
+class DeltaPin:
+    """The Spark and Delta versions installed in this Python, and the JVM artifact they need."""
+
+    spark_version: str
+    delta_version: str
+
+    @classmethod
+    def installed(cls) -> DeltaPin:
+        return cls(pyspark.__version__, importlib.metadata.version("delta-spark"))
+
+    @property
+    def artifact(self) -> str:
+        return f"delta-spark_{spark_line(self.spark_version)}_{SCALA_BINARY}"
+
+    @property
+    def coordinate(self) -> str:
+        return f"io.delta:{self.artifact}:{self.delta_version}"
+
+    @property
+    def jar_name(self) -> str:
+        return f"{self.artifact}-{self.delta_version}.jar"
+
+
+def launched_by_spark_submit() -> bool:
+    """PySpark under spark-submit connects to a JVM that is already running."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def local_jars(cfg: Config) -> list[str]:
+    """Jars resolved into a local folder, if one is configured or present; else []."""
+    candidates = [os.environ.get(JARS_DIR_VAR), cfg["spark"].get("jars_dir"), str(REPO_JARS_DIR)]
+    for folder in candidates:
+        if folder and Path(folder).is_dir():
+            jars = sorted(str(p.resolve()) for p in Path(folder).glob("*.jar"))
+            if jars:
+                return jars
+    return []
+
+
+def check_local_jars(jars: list[str], pin: DeltaPin) -> None:
+    """Refuse a jar folder whose Delta is not the one the Python packages need."""
+    found = [(Path(j).name, DELTA_JAR.match(Path(j).name)) for j in jars]
+    delta = [(name, m) for name, m in found if m]
+    folder = str(Path(jars[0]).parent) if jars else ""
+    if not delta:
+        raise VersionMismatchError(
+            f"{folder} holds no delta-spark jar; pyspark {pin.spark_version} with delta-spark "
+            f"{pin.delta_version} needs {pin.coordinate}: {FIX}"
+        )
+    wrong = [name for name, m in delta if name != pin.jar_name]
+    if wrong or len(delta) > 1:
+        raise VersionMismatchError(
+            f"{folder} holds {', '.join(name for name, _ in delta)}, but pyspark {pin.spark_version} with "
+            f"delta-spark {pin.delta_version} needs {pin.jar_name} ({pin.coordinate}): {FIX}"
+        )
+
+
+def jvm_versions(spark: SparkSession) -> tuple[str, str | None]:
+    """The running JVM's Spark version and Delta version (None when Delta is not loaded)."""
+    try:
+        delta = str(spark._jvm.io.delta.package.VERSION())
+    except Exception:  # noqa: BLE001 - py4j raises a generic error when the class is absent
+        delta = None
+    return spark.version, delta
+
+
+def check_runtime(spark: SparkSession, pin: DeltaPin) -> None:
+    """The JVM must run the Spark line and the Delta version the Python packages were pinned to."""
+    jvm_spark, jvm_delta = jvm_versions(spark)
+    problems = []
+    if spark_line(jvm_spark) != spark_line(pin.spark_version):
+        problems.append(f"the JVM runs Spark {jvm_spark} but Python has pyspark {pin.spark_version}")
+    if jvm_delta is None:
+        problems.append(f"Delta is not on the JVM's classpath (io.delta.VERSION not found); it needs {pin.coordinate}")
+    elif jvm_delta != pin.delta_version:
+        problems.append(f"the JVM loaded Delta {jvm_delta} but Python has delta-spark {pin.delta_version}")
+    if problems:
+        raise VersionMismatchError(
+            "; ".join(problems) + f". Fix: install matching pins (pip install -e .) and {FIX}; under spark-submit "
+            f"pass --jars from .jars/ (scripts/submit.sh does) or --packages {pin.coordinate}"
+        )
+
+
+def spark_settings(cfg: Config) -> dict[str, str]:
+    """All Spark properties the config asks for, as strings."""
+    spark_cfg = cfg["spark"]
+    settings = {
+        "spark.app.name": spark_cfg["app_name"],
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(spark_cfg["shuffle_partitions"]),
+        "spark.sql.session.timeZone": spark_cfg["time_zone"],
+        "spark.ui.enabled": str(spark_cfg["ui_enabled"]).lower(),
+        "spark.driver.memory": spark_cfg["driver_memory"],
+        # Delta rebuilds table state with this many tasks; its default (50) is far too
+        # many for local runs and small tables.
+        "spark.databricks.delta.snapshotPartitions": str(spark_cfg["delta_snapshot_partitions"]),
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # Progress goes to the structured log (stage, rows, elapsed); console bars would garble it.
+        "spark.ui.showConsoleProgress": "false",
+    }
+    settings.update({k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()})
+    return settings
+
+
+def build_session(cfg: Config) -> SparkSession:
+    """Build (or return the running) SparkSession with Delta enabled, its versions checked."""
+    pin = DeltaPin.installed()
+    settings = spark_settings(cfg)
+    builder = SparkSession.builder
+    if not launched_by_spark_submit():
+        master = cfg["spark"]["master"]
+        if master:
+            builder = builder.master(master)
+        jars = local_jars(cfg)
+        if jars:
+            check_local_jars(jars, pin)
+            settings["spark.jars"] = ",".join(jars)
+        else:
+            settings["spark.jars.packages"] = pin.coordinate
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg["spark"]["log_level"])
+    check_runtime(spark, pin)
+    # Settings that a running session (spark-submit, notebooks) must still honour.
+    for key in ("spark.sql.shuffle.partitions", "spark.sql.session.timeZone"):
+        spark.conf.set(key, settings[key])
+    return spark
+
+
+if __name__ == "__main__":
+    # scripts/fetch-jars.sh and scripts/submit.sh ask for the coordinate here.
+    print(DeltaPin.installed().coordinate)

@@ -1,0 +1,307 @@
+"""``gold.kpis`` and ``gold.cohort_retention``: the numbers the business steers by.
+
+``gold.kpis`` is long: one row per (period, period_start, dimension, dimension_value, kpi,
+breakdown) with ``numerator``, ``denominator`` and ``value`` = numerator / denominator (or the
+count itself when there is no denominator), so a dashboard can re-aggregate honestly. Periods
+are the day and the month to date (``is_complete`` once the month's last day is in). The
+definitions are written out in the README (section "KPI definitions"); the code below is the reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from crmlake.gold.features import filter_in_base, lit_date, subscribers_as_of
+
+KPIS = "gold.kpis"
+COHORT_RETENTION = "gold.cohort_retention"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class KpiParams:
+    dimensions: tuple[str, ...] = ("region", "plan_type", "tariff")
+    tenure_bands_months: tuple[int, ...] = (3, 6, 12, 24)
+    cohort_months: int = 24
+
+    @classmethod
+    def from_config(cls, section: dict) -> KpiParams:
+        return cls(
+            dimensions=tuple(section["dimensions"]),
+            tenure_bands_months=tuple(section["tenure_bands_months"]),
+            cohort_months=section["cohort_months"],
+        )
+
+
+def periods_for(d: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """(period, start, end) of the day and of the month to date that ``d`` closes."""
+    return [("day", d, d), ("month", d.replace(day=1), d)]
+
+
+def month_is_complete(d: dt.date) -> bool:
+    return (d + dt.timedelta(days=1)).month != d.month
+
+
+def tenure_band(months: Column, bounds: tuple[int, ...]) -> Column:
+    """Tenure in whole months → "0-3m", "3-6m", ..., "24m+" (unknown without activation)."""
+    edges = (0, *bounds)
+    expr = F.when(months.isNull(), F.lit(UNKNOWN))
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        expr = expr.when(months < hi, F.lit(f"{lo}-{hi}m"))
+    return expr.otherwise(F.lit(f"{edges[-1]}m+"))
+
+
+# Additive measures summed per dimension value, and the KPIs derived from them.
+SUMS = (
+    "opening_base",
+    "active_base",
+    "gross_adds",
+    "churners",
+    "revenue",
+    "voice_min",
+    "data_mb",
+    "recharge_count",
+    "recharge_amount",
+    "csat_answers",
+    "csat_satisfied",
+    "nps_answers",
+    "nps_promoters",
+    "nps_detractors",
+    "care_contacts",
+    "fcr_contacts",
+    "escalated_contacts",
+    "handle_time_s",
+)
+
+
+def _dims(df: DataFrame, dims: tuple[str, ...]) -> DataFrame:
+    return df.withColumns({c: F.coalesce(F.col(c).cast("string"), F.lit(UNKNOWN)) for c in dims})
+
+
+def _explode_dims(df: DataFrame, dims: tuple[str, ...]) -> DataFrame:
+    """Each row once per dimension it belongs to: overall/all plus (dim, its value)."""
+    pairs = [F.struct(F.lit("overall").alias("dimension"), F.lit("all").alias("dimension_value"))]
+    pairs += [F.struct(F.lit(c).alias("dimension"), F.col(c).alias("dimension_value")) for c in dims]
+    return df.withColumn("_dim", F.explode(F.array(*pairs))).select("*", "_dim.dimension", "_dim.dimension_value")
+
+
+def period_contributions(
+    history_df: DataFrame,
+    daily_df: DataFrame,
+    care_df: DataFrame,
+    start: dt.date,
+    end: dt.date,
+    dims: tuple[str, ...],
+) -> DataFrame:
+    """Per subscriber, the additive measures of the period [start, end], with the subscriber's
+    dimension values from the master as known on ``end`` (the opening base uses the master as
+    known the day before ``start``)."""
+    before = start - dt.timedelta(days=1)
+    master_end_df = _dims(subscribers_as_of(history_df, end), dims)
+    dim_cols = ["subscriber_key", *dims]
+    in_period = F.col("date").between(lit_date(start), lit_date(end))
+
+    opening_df = _dims(filter_in_base(subscribers_as_of(history_df, before), before), dims).select(
+        *dim_cols, F.lit(1).alias("opening_base")
+    )
+    closing_df = filter_in_base(master_end_df, end).select(*dim_cols, F.lit(1).alias("active_base"))
+    moves_df = master_end_df.select(
+        *dim_cols,
+        F.col("activation_date").between(lit_date(start), lit_date(end)).cast("int").alias("gross_adds"),
+        F.coalesce(F.col("deactivation_date").between(lit_date(start), lit_date(end)), F.lit(False))
+        .cast("int")
+        .alias("churners"),
+    )
+    usage_df = (
+        daily_df.where(in_period)
+        .groupBy("subscriber_key")
+        .agg(
+            F.sum(F.col("revenue_usage") + F.col("bill_amount")).alias("revenue"),
+            F.sum(F.col("voice_out_min") + F.col("voice_in_min")).alias("voice_min"),
+            F.sum(F.col("data_mb_up") + F.col("data_mb_down")).alias("data_mb"),
+            F.sum("topup_count").alias("recharge_count"),
+            F.sum("topup_amount").alias("recharge_amount"),
+            *[F.sum(c).alias(c) for c in ("csat_answers", "csat_satisfied")],
+            *[F.sum(c).alias(c) for c in ("nps_answers", "nps_promoters", "nps_detractors")],
+        )
+    )
+    care_agg_df = (
+        care_df.where(F.col("event_date").between(lit_date(start), lit_date(end)))
+        .groupBy("subscriber_key")
+        .agg(
+            F.count(F.lit(1)).alias("care_contacts"),
+            F.sum(F.col("is_first_contact_resolution").cast("int")).alias("fcr_contacts"),
+            F.sum((F.col("escalation_level") > 0).cast("int")).alias("escalated_contacts"),
+            F.sum("handle_time_s").alias("handle_time_s"),
+        )
+    )
+    attrs_df = master_end_df.select(*dim_cols)
+    facts_df = usage_df.join(care_agg_df, on="subscriber_key", how="full").join(
+        attrs_df, on="subscriber_key", how="left"
+    )
+    facts_df = _dims(facts_df, dims)
+    return (
+        opening_df.unionByName(closing_df, allowMissingColumns=True)
+        .unionByName(moves_df, allowMissingColumns=True)
+        .unionByName(facts_df, allowMissingColumns=True)
+        .select(*dims, *[F.coalesce(F.col(c).cast("double"), F.lit(0.0)).alias(c) for c in SUMS])
+    )
+
+
+def _kpi(name: str, num: Column, den: Column | None = None, scale: float = 1.0) -> Column:
+    value = num if den is None else F.when(den > 0, num * scale / den)
+    return F.struct(
+        F.lit(name).alias("kpi"),
+        F.lit(None).cast("string").alias("breakdown"),
+        value.cast("double").alias("value"),
+        num.cast("double").alias("numerator"),
+        (den if den is not None else F.lit(None)).cast("double").alias("denominator"),
+    )
+
+
+def headline_kpis(contributions_df: DataFrame, dims: tuple[str, ...]) -> DataFrame:
+    """Sum the contributions per dimension value and derive the KPIs (long format)."""
+    sums_df = (
+        _explode_dims(contributions_df, dims)
+        .groupBy("dimension", "dimension_value")
+        .agg(*[F.sum(c).alias(c) for c in SUMS])
+    )
+    c = F.col
+    avg_base = (c("opening_base") + c("active_base")) / 2
+    kpis = [
+        _kpi("active_base", c("active_base")),
+        _kpi("opening_base", c("opening_base")),
+        _kpi("gross_adds", c("gross_adds")),
+        _kpi("churners", c("churners")),
+        _kpi("churn_rate", c("churners"), c("opening_base")),
+        _kpi("revenue", c("revenue")),
+        _kpi("arpu", c("revenue"), avg_base),
+        _kpi("mou", c("voice_min"), avg_base),
+        _kpi("data_mb_per_subscriber", c("data_mb"), avg_base),
+        _kpi("recharge_count", c("recharge_count")),
+        _kpi("recharge_amount", c("recharge_amount")),
+        _kpi("csat", c("csat_satisfied"), c("csat_answers")),
+        _kpi("nps", c("nps_promoters") - c("nps_detractors"), c("nps_answers"), scale=100.0),
+        _kpi("care_contacts", c("care_contacts")),
+        _kpi("fcr_rate", c("fcr_contacts"), c("care_contacts")),
+        _kpi("escalation_rate", c("escalated_contacts"), c("care_contacts")),
+        _kpi("avg_handle_time_s", c("handle_time_s"), c("care_contacts")),
+    ]
+    return sums_df.select("dimension", "dimension_value", F.explode(F.array(*kpis)).alias("k")).select(
+        "dimension", "dimension_value", "k.*"
+    )
+
+
+def share_kpis(
+    care_df: DataFrame,
+    history_df: DataFrame,
+    start: dt.date,
+    end: dt.date,
+    params: KpiParams,
+) -> DataFrame:
+    """Mix KPIs of the period's care contacts (long format, ``breakdown`` = the category):
+    ``channel_share`` per dimension value, and ``contact_reason_share`` per tenure band at the
+    time of contact (where in the customer lifecycle contacts come from)."""
+    dims = params.dimensions
+    attrs_df = _dims(subscribers_as_of(history_df, end), dims).select("subscriber_key", *dims, "activation_date")
+    contacts_df = (
+        care_df.where(F.col("event_date").between(lit_date(start), lit_date(end)))
+        .select("subscriber_key", "event_date", "channel", "reason")
+        .join(attrs_df, on="subscriber_key", how="left")
+        .transform(_dims, dims)
+        .withColumn(
+            "tenure_band",
+            tenure_band(
+                F.floor(F.months_between(F.col("event_date"), F.col("activation_date"))), params.tenure_bands_months
+            ),
+        )
+    )
+
+    def shares(df: DataFrame, kpi: str, category: str) -> DataFrame:
+        counts_df = df.groupBy("dimension", "dimension_value", category).agg(F.count(F.lit(1)).alias("n"))
+        totals_df = df.groupBy("dimension", "dimension_value").agg(F.count(F.lit(1)).alias("total"))
+        return counts_df.join(totals_df, on=["dimension", "dimension_value"], how="inner").select(
+            "dimension",
+            "dimension_value",
+            F.lit(kpi).alias("kpi"),
+            F.col(category).cast("string").alias("breakdown"),
+            (F.col("n") / F.col("total")).alias("value"),
+            F.col("n").cast("double").alias("numerator"),
+            F.col("total").cast("double").alias("denominator"),
+        )
+
+    channel_df = shares(_explode_dims(contacts_df, dims), "channel_share", "channel")
+    by_band_df = _explode_dims(contacts_df, ("tenure_band",))
+    reason_df = shares(by_band_df, "contact_reason_share", "reason")
+    return channel_df.unionByName(reason_df)
+
+
+def kpis_for(
+    history_df: DataFrame, daily_df: DataFrame, care_df: DataFrame, d: dt.date, params: KpiParams
+) -> DataFrame:
+    """Every KPI row of the day ``d`` and of the month to date that ``d`` closes."""
+    frames = []
+    for period, start, end in periods_for(d):
+        contributions_df = period_contributions(history_df, daily_df, care_df, start, end, params.dimensions)
+        rows_df = headline_kpis(contributions_df, params.dimensions).unionByName(
+            share_kpis(care_df, history_df, start, end, params)
+        )
+        frames.append(
+            rows_df.select(
+                F.lit(period).alias("period"),
+                lit_date(start).alias("period_start"),
+                lit_date(end).alias("period_end"),
+                F.lit(period == "day" or month_is_complete(end)).alias("is_complete"),
+                "dimension",
+                "dimension_value",
+                "kpi",
+                "breakdown",
+                "value",
+                "numerator",
+                "denominator",
+            )
+        )
+    return frames[0].unionByName(frames[1])
+
+
+def kpis_scope(d: dt.date) -> str:
+    """The rows of gold.kpis that a run for ``d`` replaces."""
+    return " OR ".join(
+        f"(period = '{period}' AND period_start = DATE'{start.isoformat()}')" for period, start, _ in periods_for(d)
+    )
+
+
+def cohort_retention(history_df: DataFrame, d: dt.date, cohort_months: int) -> DataFrame:
+    """Activation-month cohorts of the last ``cohort_months`` months as known on ``d``: for each
+    month since activation k (0 = the activation month), the share of the cohort not yet
+    deactivated at the end of month k (or on ``d``, for the month in progress)."""
+    month_d = F.trunc(lit_date(d), "month")
+    first_cohort = F.add_months(month_d, -(cohort_months - 1))
+    cohort = F.trunc(F.col("activation_date"), "month")
+    lines_df = (
+        subscribers_as_of(history_df, d)
+        .where((F.col("activation_date") <= lit_date(d)) & (cohort >= first_cohort))
+        .select(cohort.alias("cohort_month"), "deactivation_date")
+        .withColumn(
+            "months_since_activation",
+            F.explode(F.sequence(F.lit(0), F.months_between(month_d, F.col("cohort_month")).cast("int"))),
+        )
+    )
+    checkpoint = F.least(F.last_day(F.add_months(F.col("cohort_month"), F.col("months_since_activation"))), lit_date(d))
+    is_retained = F.col("deactivation_date").isNull() | (F.col("deactivation_date") > checkpoint)
+    return (
+        lines_df.groupBy("cohort_month", "months_since_activation")
+        .agg(F.count(F.lit(1)).alias("cohort_size"), F.sum(is_retained.cast("long")).alias("retained"))
+        .select(
+            lit_date(d).alias("as_of_date"),
+            "cohort_month",
+            "months_since_activation",
+            "cohort_size",
+            "retained",
+            (F.col("retained") / F.col("cohort_size")).alias("retention_rate"),
+        )
+    )

@@ -1,0 +1,142 @@
+"""Orchestration of the Customer 360 jobs: which days and tables a run needs, reading them,
+calling the pure transformations (``daily``, ``features``, ``labels``, ``kpis``) and writing
+exactly the partitions of the dates asked for.
+
+A run for date ``D`` touches only what ``D`` needs: the subscriber-days of its windows are
+(re)built when missing or stale (``daily.refresh``), everything else is reused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crmlake.catalog import tables
+from crmlake.core.log import stage
+from crmlake.gold import daily
+from crmlake.gold.features import FEATURES, FeatureParams, features_at
+from crmlake.gold.kpis import COHORT_RETENTION, KPIS, KpiParams, cohort_retention, kpis_for, kpis_scope, periods_for
+from crmlake.gold.labels import CHURN_LABELS, LabelParams, churn_labels
+
+SUBSCRIBERS = "silver.subscribers"
+NETWORK = "silver.network_cells"
+CARE = "silver.care_interactions"
+
+
+@dataclass
+class Outcome:
+    rows_written: int = 0
+    tables: set[str] = field(default_factory=set)
+    details: dict = field(default_factory=dict)
+
+
+def day_range(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def label_snapshot(d: dt.date, labels: LabelParams) -> dt.date:
+    """The snapshot whose label becomes observable with the data of ``d``."""
+    return d - dt.timedelta(days=labels.horizon_days)
+
+
+def daily_days_for_features(snapshots: list[dt.date], params: FeatureParams, labels: LabelParams) -> list[dt.date]:
+    """Every subscriber-day that the features of ``snapshots`` and their due labels read."""
+    days: set[dt.date] = set()
+    for s in snapshots:
+        days.update(day_range(s - dt.timedelta(days=params.lookback_days - 1), s))
+        days.update(day_range(*labels.daily_range(label_snapshot(s, labels))))
+    return sorted(days)
+
+
+def _history(spark: SparkSession, root: str) -> DataFrame:
+    return tables.read(spark, root, SUBSCRIBERS)  # TableNotFoundError (exit 5) before ingest
+
+
+def run_features(
+    spark: SparkSession,
+    root: str,
+    snapshots: list[dt.date],
+    params: FeatureParams,
+    labels: LabelParams,
+    run_id: str,
+) -> Outcome:
+    """Refresh the subscriber-days the snapshots need, then write each snapshot's features and
+    the labels that have become observable (snapshot ``s - horizon`` for each ``s``)."""
+    out = Outcome()
+    history_df = _history(spark, root)
+    with stage("subscriber_daily", snapshots=f"{snapshots[0]}..{snapshots[-1]}") as info:
+        refreshed = daily.refresh(spark, root, daily_days_for_features(snapshots, params, labels), run_id)
+        info.update({k: v for k, v in refreshed.items() if k != "built"})
+    out.details["subscriber_daily"] = refreshed
+    out.rows_written += refreshed["rows_written"]
+    if refreshed["days_built"]:
+        out.tables.update({daily.SUBSCRIBER_DAILY, daily.DAILY_BUILDS})
+    daily_df = tables.read(spark, root, daily.SUBSCRIBER_DAILY)
+    network_df = daily.silver_or_empty(spark, root, NETWORK)
+    first_extract = history_df.agg(F.min("valid_from")).first()[0]
+    for s in snapshots:
+        with stage("features", date=s) as info:
+            features_df = features_at(daily_df, history_df, network_df, s, params)
+            tables.replace_where(
+                features_df, root, FEATURES, f"snapshot_date = DATE'{s.isoformat()}'", partition_by=["snapshot_date"]
+            )
+            info["rows"] = tables.last_operation_rows(spark, root, FEATURES)
+            out.rows_written += info["rows"]
+            out.tables.add(FEATURES)
+        ls = label_snapshot(s, labels)
+        if first_extract is None or ls < first_extract:
+            continue  # no master known on that day: nobody to label
+        with stage("churn_labels", snapshot=ls, horizon_days=labels.horizon_days) as info:
+            lo, hi = labels.daily_range(ls)
+            labels_df = churn_labels(history_df, daily_df.where(F.col("date").between(lo, hi)), ls, labels)
+            tables.replace_where(
+                labels_df,
+                root,
+                CHURN_LABELS,
+                f"snapshot_date = DATE'{ls.isoformat()}' AND horizon_days = {labels.horizon_days}",
+                partition_by=["snapshot_date"],
+            )
+            info["rows"] = tables.last_operation_rows(spark, root, CHURN_LABELS)
+            out.rows_written += info["rows"]
+            out.tables.add(CHURN_LABELS)
+    return out
+
+
+def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiParams, run_id: str) -> Outcome:
+    """For each date: refresh the subscriber-days of its month to date, then write its daily
+    and month-to-date KPI rows and the cohort retention as known on that date."""
+    out = Outcome()
+    history_df = _history(spark, root)
+    needed = sorted({day for d in dates for _, start, end in periods_for(d) for day in day_range(start, end)})
+    with stage("subscriber_daily", dates=f"{dates[0]}..{dates[-1]}") as info:
+        refreshed = daily.refresh(spark, root, needed, run_id)
+        info.update({k: v for k, v in refreshed.items() if k != "built"})
+    out.details["subscriber_daily"] = refreshed
+    out.rows_written += refreshed["rows_written"]
+    if refreshed["days_built"]:
+        out.tables.update({daily.SUBSCRIBER_DAILY, daily.DAILY_BUILDS})
+    daily_df = tables.read(spark, root, daily.SUBSCRIBER_DAILY)
+    care_df = daily.silver_or_empty(spark, root, CARE)
+    for d in dates:
+        month_start = d.replace(day=1)
+        with stage("kpis", date=d) as info:
+            kpis_df = kpis_for(
+                history_df,
+                daily_df.where(F.col("date").between(month_start, d)),
+                care_df.where(F.col("event_date").between(month_start, d)),
+                d,
+                params,
+            )
+            tables.replace_where(kpis_df.coalesce(1), root, KPIS, kpis_scope(d))
+            info["rows"] = tables.last_operation_rows(spark, root, KPIS)
+            out.rows_written += info["rows"]
+        with stage("cohort_retention", date=d) as info:
+            cohorts_df = cohort_retention(history_df, d, params.cohort_months)
+            tables.replace_where(cohorts_df.coalesce(1), root, COHORT_RETENTION, f"as_of_date = DATE'{d.isoformat()}'")
+            info["rows"] = tables.last_operation_rows(spark, root, COHORT_RETENTION)
+            out.rows_written += info["rows"]
+    out.tables.update({KPIS, COHORT_RETENTION})
+    return out

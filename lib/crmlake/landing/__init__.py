@@ -1,0 +1,1 @@
+"""Finding and reading the files an operator's systems drop into ``landing/``."""

@@ -1,0 +1,1 @@
+"""Churn and uplift models: MLlib pipelines, MLflow training, evaluation, promotion, scoring."""

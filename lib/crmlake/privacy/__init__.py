@@ -1,0 +1,1 @@
+"""Erasure of a subscriber across every table the catalog marks as holding one."""

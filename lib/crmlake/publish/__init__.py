@@ -1,0 +1,1 @@
+"""Campaign definitions, target lists, hand-off to campaign systems, measurement."""

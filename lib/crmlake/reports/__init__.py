@@ -1,0 +1,1 @@
+"""Summaries and reports over the gold tables."""

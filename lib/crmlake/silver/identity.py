@@ -1,0 +1,117 @@
+"""Phone-number normalization (E.164) and pseudonymization (keyed HMAC-SHA256).
+
+Both are column expressions built from ``pyspark.sql.functions``: no Python UDF, so they run in
+the JVM at full speed. HMAC is written out as RFC 2104 defines it,
+``H((K ^ opad) || H((K ^ ipad) || m))``, with the two padded keys computed once on the driver
+and shipped as binary literals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from crmlake.core.config import Config
+from crmlake.core.errors import MissingSecretError
+from crmlake.core.log import log
+
+SHA256_BLOCK_BYTES = 64
+
+# Persian and Arabic-Indic digits, as typed on phones and in CRM front ends.
+_LOCAL_DIGITS = "۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩"
+_ASCII_DIGITS = "0123456789" * 2
+_SEPARATORS = r"[\s\-\.\(\)/\u200c\u00a0]"
+
+
+def normalize_msisdn(
+    col: Column,
+    country_code: str,
+    trunk_prefix: str = "0",
+    international_prefix: str = "00",
+    national_number_length: int = 10,
+    mobile_prefixes: list[str] | tuple[str, ...] = ("9",),
+) -> Column:
+    """E.164 form (``+989123456789``) of a raw number, or null when it is not a valid mobile
+    number of the operator's country.
+
+    Accepts the forms an operator's systems produce: ``09123456789``, ``0912 345 6789``,
+    ``+98-912-345-6789``, ``00989123456789``, ``989123456789``, ``9123456789``, and any of
+    these written in Persian digits.
+    """
+    cleaned = F.regexp_replace(F.translate(F.trim(col), _LOCAL_DIGITS, _ASCII_DIGITS), _SEPARATORS, "")
+    intl = (
+        F.when(cleaned.startswith("+"), F.substring(cleaned, 2, 64))
+        .when(cleaned.startswith(international_prefix), F.substring(cleaned, len(international_prefix) + 1, 64))
+        .when(
+            cleaned.startswith(trunk_prefix),
+            F.concat(F.lit(country_code), F.substring(cleaned, len(trunk_prefix) + 1, 64)),
+        )
+        .when(F.length(cleaned) == national_number_length, F.concat(F.lit(country_code), cleaned))
+        .otherwise(cleaned)  # already country code + national number, without the "+"
+    )
+    prefixes = "|".join(mobile_prefixes)
+    pattern = rf"^{country_code}({prefixes})[0-9]{{{national_number_length - 1}}}$"
+    return F.when(cleaned.rlike(r"^\+?[0-9]+$") & intl.rlike(pattern), F.concat(F.lit("+"), intl))
+
+
+def normalize_msisdn_from_config(col: Column, cfg: Config) -> Column:
+    ident = cfg["identity"]
+    return normalize_msisdn(
+        col,
+        country_code=ident["country_code"],
+        trunk_prefix=ident["trunk_prefix"],
+        international_prefix=ident["international_prefix"],
+        national_number_length=ident["national_number_length"],
+        mobile_prefixes=ident["mobile_prefixes"],
+    )
+
+
+def hmac_sha256_hex(col: Column, key: bytes) -> Column:
+    """Hex HMAC-SHA256 of a string column under ``key`` (null in, null out)."""
+    if len(key) > SHA256_BLOCK_BYTES:
+        key = hashlib.sha256(key).digest()
+    padded = key.ljust(SHA256_BLOCK_BYTES, b"\x00")
+    inner_key = bytearray(b ^ 0x36 for b in padded)
+    outer_key = bytearray(b ^ 0x5C for b in padded)
+    message = F.encode(col, "UTF-8")
+    inner = F.unhex(F.sha2(F.concat(F.lit(inner_key), message), 256))
+    return F.sha2(F.concat(F.lit(outer_key), inner), 256)
+
+
+def key_file_path(cfg: Config) -> Path:
+    configured = cfg["identity"]["key_file"]
+    return Path(configured) if configured else Path(cfg.root) / ".secrets" / "hmac.key"
+
+
+def load_hmac_key(cfg: Config) -> bytes:
+    """The pseudonymization key: from the environment, else the key file.
+
+    Only the embedded demo (``identity.generate_local_key: true``) creates a key when none
+    exists; everywhere else a missing key stops the run with a message saying how to provide it.
+    """
+    ident = cfg["identity"]
+    from_env = os.environ.get(ident["key_env"])
+    if from_env:
+        return from_env.strip().encode("utf-8")
+    path = key_file_path(cfg)
+    if path.exists():
+        key = path.read_bytes().strip()
+        if not key:
+            raise MissingSecretError(f"HMAC key file {path} is empty")
+        return key
+    if ident["generate_local_key"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+        path.chmod(0o600)
+        log("generated a local HMAC key for the embedded demo", logging.WARNING, key_file=str(path))
+        return path.read_bytes().strip()
+    raise MissingSecretError(
+        f"no pseudonymization key: set the environment variable {ident['key_env']} or write "
+        f"the key to {path} (identity.key_file); crmlake never keeps it in code or config"
+    )

@@ -1,0 +1,213 @@
+"""Ingest: landing → bronze → silver, one file date at a time.
+
+* Landing → bronze appends every file not ingested before (same path, size and modification
+  time), as it arrived (all columns as strings, malformed lines kept whole), with the file
+  name, batch id and ingest time. ``bronze.ingested_files`` remembers what was taken.
+* Bronze → silver re-derives the date's contribution from bronze: types, the entity's
+  contract (:mod:`crmlake.contracts`), E.164 + HMAC pseudonymization, the referential check,
+  de-duplication by key (latest arrival wins, ties broken deterministically). Accepted rows
+  are merged into silver by key, scoped to the event dates they touch; rejected rows replace
+  the date's slice of ``silver.quarantine``. Subscribers become a history (valid_from /
+  valid_to); their raw numbers go only to the restricted ``silver.subscriber_contacts``.
+
+A run is all or nothing: the files are read in full before anything is written, and a failure
+after the first write restores every table to the version it had before the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crmlake.bronze.land import INGESTED_FILES, bronze_name, land_to_bronze, new_landing_files
+from crmlake.catalog import tables
+from crmlake.contracts.entities import ENTITIES, Entity
+from crmlake.contracts.rules import ContractParams
+from crmlake.core.errors import ConfigError, ReconciliationError
+from crmlake.core.log import log, stage
+from crmlake.landing.files import LandingFile, list_landing_files
+from crmlake.silver.classify import (
+    QUARANTINE,
+    classify,
+    latest_per_key,
+    quarantine_rows,
+    silver_key,
+    silver_name,
+    silver_rows,
+)
+from crmlake.silver.subscribers import SUBSCRIBER_CONTACTS, contact_rows, write_subscriber_history
+
+# A row from a later file date, or a later batch of the same date, replaces the one in silver.
+LATEST_ARRIVAL_WINS = (
+    "s._file_date > t._file_date OR (s._file_date = t._file_date AND s._ingested_at >= t._ingested_at)"
+)
+
+
+@dataclass
+class EntityCounts:
+    new_files: int = 0
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    written: int = 0
+    event_dates: tuple[dt.date, ...] = ()
+    # file date -> {"read", "accepted", "quarantined", "duplicate"}: each day reconciles alone.
+    by_file_date: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "event_dates": [d.isoformat() for d in self.event_dates]}
+
+
+def tables_written_by_ingest(entities: list[str]) -> list[str]:
+    names = [INGESTED_FILES, QUARANTINE, SUBSCRIBER_CONTACTS]
+    for name in entities:
+        names += [bronze_name(ENTITIES[name]), silver_name(ENTITIES[name])]
+    return names
+
+
+def resolve_entities(names: list[str]) -> list[str]:
+    """The named entities, checked, in ingest order (subscribers first)."""
+    unknown = sorted(set(names) - set(ENTITIES))
+    if unknown:
+        raise ConfigError(f"unknown entities {unknown}; known: {list(ENTITIES)}")
+    return [name for name in ENTITIES if name in names]
+
+
+class Ingestor:
+    """Runs ingest for a set of file dates across entities, with all-or-nothing semantics.
+
+    All the days of a run are classified in one pass per entity (a day costs its rows, not a
+    round of Spark jobs); each day's counts are kept apart and reconcile on their own.
+    """
+
+    def __init__(self, spark: SparkSession, root: str, params: ContractParams, msisdn_e164: Column, hmac_key: bytes):
+        self.spark = spark
+        self.root = root
+        self.params = params
+        self.msisdn_e164 = msisdn_e164
+        self.hmac_key = hmac_key
+
+    def run(self, days: list[dt.date], entities: list[str], run_id: str) -> dict[str, EntityCounts]:
+        written = tables_written_by_ingest(entities)
+        before = tables.versions(self.spark, self.root, written)
+        batch_id = f"{days[-1].isoformat()}-{uuid.uuid4().hex[:12]}"
+        ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        counts: dict[str, EntityCounts] = {}
+        try:
+            # Which files are new is settled before the first write. A file that cannot be
+            # parsed fails its entity's bronze write; everything written before is restored.
+            new_files = {}
+            for name in entities:
+                listed = [f for day in days for f in list_landing_files(self.spark, self.root, name, day)]
+                new_files[name] = new_landing_files(self.spark, self.root, ENTITIES[name], listed)
+            for name in entities:
+                entity = ENTITIES[name]
+                with stage(f"ingest {name}", dates=f"{days[0]}..{days[-1]}") as info:
+                    counts[name] = self._ingest_entity(entity, days, new_files[name], batch_id, ingested_at, run_id)
+                    info.update({k: v for k, v in counts[name].as_dict().items() if k != "by_file_date"})
+        except Exception:
+            rolled = tables.restore(self.spark, self.root, before)
+            if rolled:
+                log("run failed: tables restored to their versions before the run", tables=rolled)
+            raise
+        return counts
+
+    def _ingest_entity(
+        self,
+        entity: Entity,
+        days: list[dt.date],
+        files: list[LandingFile],
+        batch_id: str,
+        ingested_at: dt.datetime,
+        run_id: str,
+    ) -> EntityCounts:
+        counts = EntityCounts(new_files=len(files))
+        if files:
+            land_to_bronze(self.spark, self.root, entity, files, batch_id, ingested_at)
+        if not tables.exists(self.spark, self.root, bronze_name(entity)):
+            return counts
+        bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
+        known_df = None
+        if entity.checks_subscriber:
+            subscribers = silver_name(ENTITIES["subscribers"])
+            known_df = (
+                tables.read(self.spark, self.root, subscribers).select("subscriber_key").distinct()
+                if tables.exists(self.spark, self.root, subscribers)
+                else self.spark.createDataFrame([], "subscriber_key string")
+            )
+        classified_df = classify(
+            bronze_df, entity, self.params, self.msisdn_e164 if entity.has_msisdn else None, self.hmac_key, known_df
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            for row in classified_df.groupBy("_file_date", "_status").count().collect():
+                day = counts.by_file_date.setdefault(
+                    row["_file_date"].isoformat(), {"read": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
+                )
+                day[row["_status"]] += row["count"]
+                day["read"] += row["count"]
+            for day, c in counts.by_file_date.items():
+                if c["read"] != c["accepted"] + c["quarantined"] + c["duplicate"]:
+                    raise ReconciliationError(f"{entity.name} {day}: counts do not reconcile: {c}")
+            counts.read = sum(c["read"] for c in counts.by_file_date.values())
+            counts.accepted = sum(c["accepted"] for c in counts.by_file_date.values())
+            counts.quarantined = sum(c["quarantined"] for c in counts.by_file_date.values())
+            counts.duplicates = sum(c["duplicate"] for c in counts.by_file_date.values())
+            self._write_quarantine(entity, days, classified_df, run_id)
+            counts.written, counts.event_dates = self._write_silver(entity, classified_df)
+        finally:
+            classified_df.unpersist()
+        return counts
+
+    def _write_quarantine(self, entity: Entity, days: list[dt.date], classified_df: DataFrame, run_id: str) -> None:
+        scope = f"entity = '{entity.name}' AND {tables.date_in('_file_date', days)}"
+        rows_df = quarantine_rows(classified_df, entity, run_id)
+        if tables.exists(self.spark, self.root, QUARANTINE):
+            old_df = tables.read(self.spark, self.root, QUARANTINE).where(scope).drop("run_id", "_ingested_at")
+            new_df = rows_df.drop("run_id", "_ingested_at")
+            if old_df.exceptAll(new_df).isEmpty() and new_df.exceptAll(old_df).isEmpty():
+                return
+        elif rows_df.isEmpty():
+            return
+        tables.replace_where(rows_df, self.root, QUARANTINE, scope, partition_by=["entity", "_file_date"])
+
+    def _write_silver(self, entity: Entity, classified_df: DataFrame) -> tuple[int, tuple[dt.date, ...]]:
+        rows_df = silver_rows(classified_df, entity)
+        event_dates = tuple(sorted(r["event_date"] for r in rows_df.select("event_date").distinct().collect()))
+        if not event_dates:
+            return 0, ()
+        if entity.name == "subscribers":
+            # History is built one extract at a time, in date order.
+            written = sum(
+                write_subscriber_history(
+                    self.spark,
+                    self.root,
+                    latest_per_key(rows_df.where(F.col("extract_date") == F.lit(day)), ["subscriber_key"]),
+                )
+                for day in event_dates
+            )
+            tables.upsert_changed(
+                self.spark,
+                latest_per_key(contact_rows(classified_df), ["subscriber_key"]),
+                self.root,
+                SUBSCRIBER_CONTACTS,
+                keys=["subscriber_key"],
+                wins_when="s._file_date >= t._file_date",
+            )
+            return written, event_dates
+        written = tables.upsert_changed(
+            self.spark,
+            rows_df,
+            self.root,
+            silver_name(entity),
+            keys=silver_key(entity),
+            wins_when=LATEST_ARRIVAL_WINS,
+            scope=tables.date_in("t.event_date", event_dates),
+            partition_by=["event_date"],
+        )
+        return written, event_dates

@@ -1,0 +1,233 @@
+"""Contracts rule by rule, on inline bronze rows (no files, no Delta)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from crmlake.contracts.entities import ENTITIES
+from crmlake.contracts.rules import ContractParams
+from crmlake.silver.classify import classify
+from crmlake.silver.identity import normalize_msisdn
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+PARAMS = ContractParams(
+    future_tolerance_hours=6,
+    max_lateness_days=30,
+    max_duration_s=86400,
+    max_throughput_bps=10_000_000_000,
+    max_amount=1e8,
+    currencies=("IRR",),
+)
+FILE_DATE = dt.date(2026, 1, 5)
+KEY = b"k"
+
+
+def bronze(spark, entity_name: str, rows: list[dict]):
+    entity = ENTITIES[entity_name]
+    full = [
+        {
+            **{c: None for c in entity.landing_columns},
+            "_corrupt_record": None,
+            **r,
+            "_source_file": f"landing/{entity_name}/date=2026-01-05/f.json",
+            "_file_date": FILE_DATE,
+            "_batch_id": "b1",
+            "_ingested_at": dt.datetime(2026, 1, 6, 1),
+        }
+        for r in rows
+    ]
+    schema = ", ".join(
+        [f"{f.name} {f.dataType.simpleString()}" for f in entity.landing_schema.fields]
+        + [
+            "_corrupt_record string",
+            "_source_file string",
+            "_file_date date",
+            "_batch_id string",
+            "_ingested_at timestamp",
+        ]
+    )
+    return spark.createDataFrame(full, schema)
+
+
+def known(spark, *numbers):
+    from crmlake.silver.identity import hmac_sha256_hex
+
+    return spark.createDataFrame([(n,) for n in numbers], "n string").select(
+        hmac_sha256_hex(F.col("n"), KEY).alias("subscriber_key")
+    )
+
+
+def outcome(spark, entity_name, rows, known_numbers=("+989120000001",)):
+    entity = ENTITIES[entity_name]
+    df = classify(
+        bronze(spark, entity_name, rows),
+        entity,
+        PARAMS,
+        normalize_msisdn(F.col("msisdn"), "98") if entity.has_msisdn else None,
+        KEY,
+        known(spark, *known_numbers) if entity.checks_subscriber else None,
+    )
+    return df.select(F.col(entity.key[0]).alias("id"), "_status", "reject_rule", "reject_column")
+
+
+def care(iid, **over):
+    base = {
+        "interaction_id": iid,
+        "msisdn": "09120000001",
+        "started_at": "2026-01-05 10:00:00",
+        "channel": "chat",
+        "reason": "billing",
+        "is_complaint": "true",
+        "is_resolved": "false",
+        "is_first_contact_resolution": "false",
+        "escalation_level": "1",
+        "handle_time_s": "300",
+        "notes": "مشکل شبکه — 電波が弱い",
+    }
+    return {**base, **over}
+
+
+def test_care_interactions_rules(spark):
+    rows = [
+        care("c1"),
+        care("c2", is_resolved="YES", is_first_contact_resolution="0"),
+        care("c3", is_complaint="maybe"),
+        care("c4", escalation_level="7"),
+        care("c5", channel="pigeon"),
+        care("c6", started_at="yesterday"),
+        care("c7", started_at="2025-11-01 10:00:00"),
+        care("c8", msisdn="+989129999999"),
+        care("c9", reason=None),
+        care("c1", notes="an exact key repeat, arriving in the same batch"),
+        {"_corrupt_record": '{"interaction_id": "c10", broken'},
+    ]
+    expected = spark.createDataFrame(
+        [
+            ("c1", "accepted", None, None),
+            ("c1", "duplicate", None, None),
+            ("c2", "accepted", None, None),
+            ("c3", "quarantined", "invalid_type", "is_complaint"),
+            ("c4", "quarantined", "out_of_range", "escalation_level"),
+            ("c5", "quarantined", "invalid_enum", "channel"),
+            ("c6", "quarantined", "invalid_type", "started_at"),
+            ("c7", "quarantined", "too_late", "started_at"),
+            ("c8", "quarantined", "unknown_subscriber", "msisdn"),
+            ("c9", "quarantined", "missing_required", "reason"),
+            (None, "quarantined", "malformed_row", None),
+        ],
+        "id string, _status string, reject_rule string, reject_column string",
+    )
+    assertDataFrameEqual(outcome(spark, "care_interactions", rows), expected)
+
+
+def test_booleans_accept_the_usual_spellings(spark):
+    rows = [care("c1", is_resolved="YES", is_first_contact_resolution="0", is_complaint="t")]
+    entity = ENTITIES["care_interactions"]
+    df = classify(
+        bronze(spark, "care_interactions", rows), entity, PARAMS, normalize_msisdn(F.col("msisdn"), "98"), KEY, None
+    )
+    got = df.select("is_resolved", "is_first_contact_resolution", "is_complaint", "notes")
+    expected = spark.createDataFrame(
+        [(True, False, True, "مشکل شبکه — 電波が弱い")],
+        "is_resolved boolean, is_first_contact_resolution boolean, is_complaint boolean, notes string",
+    )
+    assertDataFrameEqual(got, expected)
+
+
+def test_survey_scores_depend_on_the_survey_type(spark):
+    def survey(sid, kind, score):
+        return {
+            "survey_id": sid,
+            "msisdn": "09120000001",
+            "answered_at": "2026-01-05 12:00:00",
+            "survey_type": kind,
+            "score": score,
+        }
+
+    rows = [
+        survey("s1", "csat", "5"),
+        survey("s2", "csat", "9"),
+        survey("s3", "nps", "9"),
+        survey("s4", "nps", "11"),
+        survey("s5", "csat", "0"),
+    ]
+    expected = spark.createDataFrame(
+        [
+            ("s1", "accepted", None, None),
+            ("s2", "quarantined", "out_of_range", "score"),
+            ("s3", "accepted", None, None),
+            ("s4", "quarantined", "out_of_range", "score"),
+            ("s5", "quarantined", "out_of_range", "score"),
+        ],
+        "id string, _status string, reject_rule string, reject_column string",
+    )
+    assertDataFrameEqual(outcome(spark, "surveys", rows), expected)
+
+
+def test_network_cells_ranges_and_keys(spark):
+    def cell(cid, day="2026-01-05", drop="0.01", tput="35.0", avail="99.5"):
+        return {
+            "cell_id": cid,
+            "date": day,
+            "region": "Tehran",
+            "radio_tech": "4G",
+            "dropped_call_rate": drop,
+            "avg_throughput_mbps": tput,
+            "availability_pct": avail,
+        }
+
+    rows = [
+        cell("A"),
+        cell("B", drop="1.5"),
+        cell("C", tput="-1.0"),
+        cell(None),
+        cell("D", day="2026-01-09"),
+        cell("E", avail="n/a"),
+    ]
+    expected = spark.createDataFrame(
+        [
+            ("A", "accepted", None, None),
+            ("B", "quarantined", "out_of_range", "dropped_call_rate"),
+            ("C", "quarantined", "out_of_range", "avg_throughput_mbps"),
+            (None, "quarantined", "missing_required", "cell_id"),
+            ("D", "quarantined", "future_event_time", "date"),
+            ("E", "quarantined", "invalid_type", "availability_pct"),
+        ],
+        "id string, _status string, reject_rule string, reject_column string",
+    )
+    assertDataFrameEqual(outcome(spark, "network_cells", rows), expected)
+
+
+def test_recharges_money_rules(spark):
+    def txn(tid, amount="50000", currency="IRR", kind="topup"):
+        return {
+            "txn_id": tid,
+            "msisdn": "0912-000-0001",
+            "txn_time": "2026-01-05 09:00:00",
+            "txn_type": kind,
+            "amount": amount,
+            "currency": currency,
+            "channel": "app",
+        }
+
+    rows = [
+        txn("t1"),
+        txn("t2", amount="-10"),
+        txn("t3", amount="1.2.3"),
+        txn("t4", currency="USD"),
+        txn("t5", amount="1e12"),
+        txn("t6", kind="gift"),
+    ]
+    expected = spark.createDataFrame(
+        [
+            ("t1", "accepted", None, None),
+            ("t2", "quarantined", "out_of_range", "amount"),
+            ("t3", "quarantined", "invalid_type", "amount"),
+            ("t4", "quarantined", "invalid_enum", "currency"),
+            ("t5", "quarantined", "out_of_range", "amount"),  # above ingest.max_amount
+            ("t6", "quarantined", "invalid_enum", "txn_type"),
+        ],
+        "id string, _status string, reject_rule string, reject_column string",
+    )
+    assertDataFrameEqual(outcome(spark, "recharges", rows), expected)

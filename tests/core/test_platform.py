@@ -1,0 +1,96 @@
+"""The platform's versions agree: the JVM runs the Spark line and the Delta version that the Python
+packages pin, Delta's jars come alone (no second copy of a jar Spark ships), and a mismatch stops
+a job at start with both versions and the fix."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyspark
+import pytest
+from crmlake.core.errors import VersionMismatchError
+from crmlake.core.session import DeltaPin, check_local_jars, check_runtime, jvm_versions
+
+REPO = Path(__file__).resolve().parents[2]
+SPARK_JARS = Path(pyspark.__file__).parent / "jars"
+
+
+def artifact(jar_name: str) -> str:
+    """``jackson-core-2.21.2.jar`` → ``jackson-core``."""
+    return re.sub(r"-\d[^-]*(-[A-Za-z0-9.]+)*\.jar$", "", jar_name)
+
+
+def test_the_jvm_runs_the_delta_and_spark_the_python_packages_pin(spark):
+    import importlib.metadata
+
+    jvm_spark, jvm_delta = jvm_versions(spark)
+    assert jvm_delta == importlib.metadata.version("delta-spark")
+    assert jvm_spark == pyspark.__version__
+    assert DeltaPin.installed().coordinate == f"io.delta:delta-spark_{jvm_spark[:3]}_2.13:{jvm_delta}"
+
+
+def test_no_jar_on_spark_jars_duplicates_one_that_spark_ships(spark):
+    on_jars = [Path(j).name for j in spark.sparkContext.getConf().get("spark.jars", "").split(",") if j]
+    assert DeltaPin.installed().jar_name in on_jars
+    shipped = {artifact(p.name) for p in SPARK_JARS.glob("*.jar")}
+    assert len(shipped) > 200
+    assert sorted(artifact(j) for j in on_jars if artifact(j) in shipped) == []
+
+
+def test_jars_of_another_delta_are_refused_before_the_jvm_starts(tmp_path):
+    old = tmp_path / "delta-spark_2.13-4.0.1.jar"
+    old.write_bytes(b"")
+    pin = DeltaPin("4.2.0", "4.4.0")
+    with pytest.raises(VersionMismatchError) as err:
+        check_local_jars([str(old)], pin)
+    message = str(err.value)
+    assert "delta-spark_2.13-4.0.1.jar" in message and "delta-spark_4.2_2.13-4.4.0.jar" in message
+    assert "pyspark 4.2.0" in message and "scripts/fetch-jars.sh" in message
+    check_local_jars([str(tmp_path / "delta-spark_4.2_2.13-4.4.0.jar")], pin)  # the right one passes
+
+
+def test_a_jvm_running_other_versions_is_named_with_the_fix(spark):
+    jvm_spark, jvm_delta = jvm_versions(spark)
+    with pytest.raises(VersionMismatchError) as err:
+        check_runtime(spark, DeltaPin("4.1.1", "4.3.0"))
+    message = str(err.value)
+    assert f"Spark {jvm_spark}" in message and "pyspark 4.1.1" in message
+    assert f"Delta {jvm_delta}" in message and "delta-spark 4.3.0" in message
+    assert "io.delta:delta-spark_4.1_2.13:4.3.0" in message
+    check_runtime(spark, DeltaPin.installed())
+
+
+def test_a_job_pointed_at_old_delta_jars_exits_2_at_start(tmp_path):
+    (tmp_path / "delta-spark_2.13-4.0.1.jar").write_bytes(b"")
+    (tmp_path / "delta-storage-4.0.1.jar").write_bytes(b"")
+    env = dict(os.environ, CRMLAKE_JARS_DIR=str(tmp_path), CRMLAKE_HMAC_KEY="k")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "jobs" / "kpis.py"), "--root", str(tmp_path / "root"), "--date", "2026-01-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "VersionMismatchError" in done.stderr and "delta-spark_2.13-4.0.1.jar" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_fetch_jars_resolves_the_derived_coordinate_and_keeps_only_deltas_jars(tmp_path):
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "fetch-jars.sh"), str(tmp_path)],
+        env=dict(os.environ, PYSPARK_PYTHON=sys.executable),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in tmp_path.glob("*.jar"))
+    assert DeltaPin.installed().jar_name in names
+    shipped = {artifact(p.name) for p in SPARK_JARS.glob("*.jar")}
+    assert [n for n in names if artifact(n) in shipped] == []
+    assert all(n.startswith(("delta-", "unitycatalog-")) for n in names), names
