@@ -8,8 +8,10 @@ source "$REPO/scripts/setup.sh"
 cd "$REPO"
 ROOT="${CRMLAKE_DEMO_ROOT:-$REPO/data}"
 SUBSCRIBERS="${CRMLAKE_DEMO_SUBSCRIBERS:-2000}"
-DAYS="${CRMLAKE_DEMO_DAYS:-14}"
-START="${CRMLAKE_DEMO_START:-2026-01-01}"
+# From 29 December to 14 January: the month to date reported at the end (1-14 January) opens
+# on a base the first extracts observed (a month that starts with the first extract has none).
+DAYS="${CRMLAKE_DEMO_DAYS:-17}"
+START="${CRMLAKE_DEMO_START:-2025-12-29}"
 
 echo "== generate: $SUBSCRIBERS subscribers, $DAYS days from $START, 1% bad records -> $ROOT/landing"
 crmlake generate --root "$ROOT" --subscribers "$SUBSCRIBERS" --start "$START" --days "$DAYS" --seed 42 \

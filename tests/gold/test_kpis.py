@@ -159,3 +159,32 @@ def test_cohort_retention_by_hand(spark):
         result.schema,
     )
     assertDataFrameEqual(result, expected)
+
+
+def test_a_base_never_observed_is_unknown_not_zero(spark):
+    """The master is first known on the month's first day (as in a demo whose first extract opens
+    the month): the month's opening base is unknown, so is every KPI built on it, while what was
+    observed (closing base, adds, churners, revenue, care) is still reported. The day's opening
+    base (the day before D) was observed."""
+    first_known = history(spark).withColumn("valid_from", F.greatest("valid_from", F.lit(MONTH)))
+    result = kpis_for(first_known, activity(spark), care(spark), D, KpiParams()).where("dimension = 'overall'")
+    on_base = ["opening_base", "churn_rate", "arpu", "mou", "data_mb_per_subscriber"]
+    month = result.where("period = 'month' AND breakdown IS NULL")
+    expected = [
+        ("opening_base", None, None, None),
+        ("churn_rate", None, 2.0, None),
+        ("arpu", None, 55.0, None),
+        ("mou", None, 6.0, None),
+        ("data_mb_per_subscriber", None, 2.0, None),
+        ("active_base", 3.0, 3.0, None),
+        ("churners", 2.0, 2.0, None),
+        ("revenue", 55.0, 55.0, None),
+    ]
+    assertDataFrameEqual(
+        month.where(F.col("kpi").isin([e[0] for e in expected])).select("kpi", "value", "numerator", "denominator"),
+        spark.createDataFrame(expected, "kpi string, value double, numerator double, denominator double"),
+        rtol=1e-9,
+    )
+    day_values = {r["kpi"]: r["value"] for r in result.where("period = 'day'").collect() if r["breakdown"] is None}
+    assert day_values["opening_base"] == 3.0 and day_values["arpu"] == 15.0
+    assert all(day_values[k] is not None for k in on_base)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pyspark
 from pyspark.sql import SparkSession
 
-from crmlake.core.config import Config
+from crmlake.core.config import Config, default_conf_dir
 from crmlake.core.errors import VersionMismatchError
 
 JARS_DIR_VAR = "CRMLAKE_JARS_DIR"
@@ -145,6 +145,10 @@ def spark_settings(cfg: Config) -> dict[str, str]:
         # Progress goes to the structured log (stage, rows, elapsed); console bars would garble it.
         "spark.ui.showConsoleProgress": "false",
     }
+    log4j = default_conf_dir() / "log4j2.properties"
+    if log4j.exists():
+        # Spark's console logging from the JVM's first line on (setLogLevel only acts later).
+        settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
     settings.update({k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()})
     return settings
 

@@ -149,7 +149,17 @@ def period_contributions(
         .unionByName(moves_df, allowMissingColumns=True)
         .unionByName(facts_df, allowMissingColumns=True)
         .select(*dims, *[F.coalesce(F.col(c).cast("double"), F.lit(0.0)).alias(c) for c in SUMS])
+        .crossJoin(F.broadcast(opening_observed(history_df, before)))
     )
+
+
+def opening_observed(history_df: DataFrame, before: dt.date) -> DataFrame:
+    """One row, ``is_opening_observed``: whether any subscriber extract is known on ``before``.
+
+    Before the first extract the base is unknown, not empty: counting it as 0 once halved the
+    average base and doubled ARPU. KPIs built on the opening base are then null."""
+    first_known = F.min("valid_from")
+    return history_df.agg(F.coalesce(first_known <= lit_date(before), F.lit(False)).alias("is_opening_observed"))
 
 
 def _kpi(name: str, num: Column, den: Column | None = None, scale: float = 1.0) -> Column:
@@ -164,20 +174,24 @@ def _kpi(name: str, num: Column, den: Column | None = None, scale: float = 1.0) 
 
 
 def headline_kpis(contributions_df: DataFrame, dims: tuple[str, ...]) -> DataFrame:
-    """Sum the contributions per dimension value and derive the KPIs (long format)."""
+    """Sum the contributions per dimension value and derive the KPIs (long format). The opening
+    base, churn rate, ARPU, MOU and data per subscriber are null (value and denominator) for a
+    period whose opening base was never observed."""
     sums_df = (
         _explode_dims(contributions_df, dims)
         .groupBy("dimension", "dimension_value")
-        .agg(*[F.sum(c).alias(c) for c in SUMS])
+        .agg(*[F.sum(c).alias(c) for c in SUMS], F.bool_and("is_opening_observed").alias("is_opening_observed"))
     )
     c = F.col
-    avg_base = (c("opening_base") + c("active_base")) / 2
+    # Null where no extract is known before the period: the KPIs on the base say "unknown".
+    opening = F.when(c("is_opening_observed"), c("opening_base"))
+    avg_base = (opening + c("active_base")) / 2
     kpis = [
         _kpi("active_base", c("active_base")),
-        _kpi("opening_base", c("opening_base")),
+        _kpi("opening_base", opening),
         _kpi("gross_adds", c("gross_adds")),
         _kpi("churners", c("churners")),
-        _kpi("churn_rate", c("churners"), c("opening_base")),
+        _kpi("churn_rate", c("churners"), opening),
         _kpi("revenue", c("revenue")),
         _kpi("arpu", c("revenue"), avg_base),
         _kpi("mou", c("voice_min"), avg_base),
