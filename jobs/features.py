@@ -11,9 +11,7 @@ import sys
 
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import dates_from_args, job_parser, record_run, run_job
-from crmlake.gold.features import FeatureParams
-from crmlake.gold.labels import LabelParams
+from crmlake.core.jobkit import dates_from_args, job_parser, run_job
 from crmlake.gold.run import run_features
 from pyspark.sql import SparkSession
 
@@ -25,27 +23,21 @@ DESCRIPTION = (
 WRITES = ["gold.subscriber_daily", "gold.subscriber_daily_builds", "gold.features", "gold.churn_labels"]
 
 
-def features(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
+def features(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunRecord) -> None:
     dates = dates_from_args(args)
-    record = RunRecord(JOB, dates[-1], date_from=dates[0])
-    try:
-        outcome = run_features(
-            spark,
-            cfg.root,
-            dates,
-            FeatureParams.from_config(cfg["features"]),
-            LabelParams.from_config(cfg["labels"]),
-            record.run_id,
-        )
-    except Exception as exc:
-        record.status, record.message = "failed", (str(exc).splitlines() or [type(exc).__name__])[0]
-        record_run(spark, cfg, record, WRITES)
-        raise
-    record.status = "succeeded"
+    record.run_date, record.date_from, record.tables_written = dates[-1], dates[0], set(WRITES)
+    outcome = run_features(
+        spark,
+        cfg.root,
+        dates,
+        cfg.settings.features,
+        cfg.settings.labels,
+        record.run_id,
+    )
     record.rows_written = outcome.rows_written
     record.event_dates = set(dates)
     record.details = outcome.details
-    record_run(spark, cfg, record, sorted(outcome.tables))
+    record.tables_written = set(outcome.tables)
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

@@ -11,8 +11,8 @@ import sys
 
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import job_parser, parse_date, record_run, run_job
-from crmlake.synth.generate import generate_operator
+from crmlake.core.jobkit import job_parser, parse_date, run_job
+from crmlake.synth.run import generate_operator
 from pyspark.sql import SparkSession
 
 JOB = "generate"
@@ -43,14 +43,12 @@ def overrides(args: argparse.Namespace) -> dict:
     }
 
 
-def generate(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
+def generate(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunRecord) -> None:
     gen = cfg["generate"]
-    record = RunRecord(JOB, dt.date.fromisoformat(str(gen["start"])))
+    record.run_date = dt.date.fromisoformat(str(gen["start"]))
     counts = generate_operator(spark, cfg.root, gen, cfg["identity"])
-    record.status = "succeeded"
     record.rows_written = int(sum(counts.values()))
     record.details = {"counts": counts, **{k: gen[k] for k in ("subscribers", "start", "days", "seed", "bad_rate")}}
-    record_run(spark, cfg, record, [])
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

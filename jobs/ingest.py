@@ -12,7 +12,7 @@ from crmlake.catalog.runlog import RunRecord
 from crmlake.contracts.rules import ContractParams
 from crmlake.core.config import Config
 from crmlake.core.errors import ConfigError
-from crmlake.core.jobkit import dates_from_args, job_parser, record_run, run_job
+from crmlake.core.jobkit import dates_from_args, job_parser, run_job
 from crmlake.landing.files import landed_dates
 from crmlake.silver.identity import load_hmac_key, normalize_msisdn_from_config
 from crmlake.silver.run import Ingestor, resolve_entities, tables_written_by_ingest
@@ -35,36 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def ingest(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
+def ingest(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunRecord) -> None:
     entities = resolve_entities(args.entities.split(",") if args.entities else cfg["ingest"]["entities"])
     ingestor = Ingestor(
         spark,
         cfg.root,
-        ContractParams.from_config(cfg["ingest"]),
-        normalize_msisdn_from_config(F.col("msisdn"), cfg),
-        load_hmac_key(cfg),
+        ContractParams.from_settings(cfg.settings.ingest),
+        normalize_msisdn_from_config(F.col("msisdn"), cfg.settings.identity),
+        load_hmac_key(cfg.settings.identity, cfg.root),
     )
-    written = tables_written_by_ingest(entities)
+    record.tables_written = set(tables_written_by_ingest(entities))
     if args.all and (args.date or args.date_from or args.date_to):
         raise ConfigError("give either --all or dates, not both")
     days = landed_dates(spark, cfg.root, entities) if args.all else dates_from_args(args)
     if not days:
         raise ConfigError(f"--all: no landing/<entity>/date=YYYY-MM-DD folders under {cfg.root}")
-    record = RunRecord(JOB, days[-1], date_from=days[0])
-    try:
-        counts = ingestor.run(days, entities, record.run_id)
-    except Exception as exc:
-        record.status, record.message = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        record_run(spark, cfg, record, written)
-        raise
-    record.status = "succeeded"
+    record.run_date, record.date_from = days[-1], days[0]
+    counts = ingestor.run(days, entities, record.run_id)
     record.rows_read = sum(c.read for c in counts.values())
     record.rows_written = sum(c.written for c in counts.values())
     record.rows_rejected = sum(c.quarantined for c in counts.values())
     record.rows_duplicate = sum(c.duplicates for c in counts.values())
     record.event_dates = {d for c in counts.values() for d in c.event_dates}
     record.details = {name: c.as_dict() for name, c in counts.items()}
-    record_run(spark, cfg, record, written)
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

@@ -11,8 +11,7 @@ import sys
 
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import dates_from_args, job_parser, record_run, run_job
-from crmlake.gold.kpis import KpiParams
+from crmlake.core.jobkit import dates_from_args, job_parser, run_job
 from crmlake.gold.run import run_kpis
 from pyspark.sql import SparkSession
 
@@ -24,20 +23,14 @@ DESCRIPTION = (
 WRITES = ["gold.subscriber_daily", "gold.subscriber_daily_builds", "gold.kpis", "gold.cohort_retention"]
 
 
-def kpis(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> None:
+def kpis(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunRecord) -> None:
     dates = dates_from_args(args)
-    record = RunRecord(JOB, dates[-1], date_from=dates[0])
-    try:
-        outcome = run_kpis(spark, cfg.root, dates, KpiParams.from_config(cfg["kpis"]), record.run_id)
-    except Exception as exc:
-        record.status, record.message = "failed", (str(exc).splitlines() or [type(exc).__name__])[0]
-        record_run(spark, cfg, record, WRITES)
-        raise
-    record.status = "succeeded"
+    record.run_date, record.date_from, record.tables_written = dates[-1], dates[0], set(WRITES)
+    outcome = run_kpis(spark, cfg.root, dates, cfg.settings.kpis, record.run_id)
     record.rows_written = outcome.rows_written
     record.event_dates = set(dates)
     record.details = outcome.details
-    record_run(spark, cfg, record, sorted(outcome.tables))
+    record.tables_written = set(outcome.tables)
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

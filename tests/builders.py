@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from crmlake.contracts.entities import ENTITIES
+from crmlake.contracts.entities import ENTITIES, business_columns
 from crmlake.gold import daily
-from crmlake.silver.classify import business_columns
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 

@@ -264,7 +264,7 @@ def mismatches(con, left: str, right: str, key: list[str]) -> dict[str, int]:
 
 def run_spark(root: Path, conf: Path, env: dict, *args: str, job: str = "features") -> tuple[float, dict[str, float]]:
     """Run a crmlake job; return its wall time and the seconds of each logged stage."""
-    cmd = [sys.executable, "-m", "crmlake.cli", job, "--root", str(root), "--conf", str(conf),
+    cmd = [sys.executable, "-m", "crmlake", job, "--root", str(root), "--conf", str(conf),
            "--log-format", "text", *args]  # fmt: skip
     started = time.monotonic()
     proc = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)

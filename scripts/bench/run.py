@@ -105,7 +105,7 @@ def main() -> None:
     root = Path(args.root)
     shutil.rmtree(root, ignore_errors=True)
     env = dict(os.environ, CRMLAKE_HMAC_KEY=os.environ.get("CRMLAKE_HMAC_KEY", "bench-key"))
-    crmlake = [sys.executable, "-m", "crmlake.cli"]
+    crmlake = [sys.executable, "-m", "crmlake"]
     common = ["--root", str(root), "--log-format", "text"]
     memory_conf = root.parent / "crmlake-bench-conf.yaml"
     memory_conf.write_text(f"spark:\n  driver_memory: {args.driver_memory}\n", encoding="utf-8")

@@ -22,7 +22,7 @@ def test_config_error_exits_2_with_one_line(tmp_path):
         [
             sys.executable,
             "-m",
-            "crmlake.cli",
+            "crmlake",
             "ingest",
             "--conf",
             str(bad),
@@ -42,7 +42,7 @@ def test_config_error_exits_2_with_one_line(tmp_path):
 
 def test_bad_date_is_a_usage_error(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "crmlake.cli", "ingest", "--date", "2026-13-01"],
+        [sys.executable, "-m", "crmlake", "ingest", "--date", "2026-13-01"],
         capture_output=True,
         text=True,
         timeout=60,

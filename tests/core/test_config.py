@@ -61,3 +61,82 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_unknown_environment():
     with pytest.raises(ConfigError, match="environment 'staging' has no overlay"):
         load_config(env="staging")
+
+
+def test_every_problem_is_listed_at_once_with_key_and_file(tmp_path):
+    """features.windows: [] once ended in an IndexError deep in a job, and labels.horizon_days: 0
+    was accepted; now both, and every other problem of the run's configuration, are named in
+    one error with their dotted key and the file that set them."""
+    bad = write(
+        tmp_path,
+        "team.yaml",
+        "features:\n  windows: []\nlabels:\n  horizon_days: 0\n"
+        "kpis:\n  dimensions: [region, shoe_size]\n  tenure_bands_months: [12, 6]\n",
+    )
+    flags = {"generate.bad_rate": 1.5, "features.trend_recent_days": 40}
+    with pytest.raises(ConfigError) as err:
+        load_config([bad], overrides=flags)
+    message = str(err.value)
+    assert message.startswith("5 configuration problem(s):")
+    assert "team.yaml: key 'features.windows' needs at least 1 item(s), got []" in message
+    assert "team.yaml: key 'labels.horizon_days': Input should be greater than or equal to 1" in message
+    assert "team.yaml: key 'kpis.dimensions[1]': Input should be 'region'" in message
+    assert "team.yaml: key 'kpis.tenure_bands_months': must be strictly increasing, got [12, 6]" in message
+    assert "command line: key 'generate.bad_rate': Input should be less than or equal to 1" in message
+
+
+
+def test_a_rule_across_keys_names_the_section(tmp_path):
+    bad = write(tmp_path, "trend.yaml", "features:\n  trend_recent_days: 40\n")
+    with pytest.raises(ConfigError, match=r"trend\.yaml: key 'features': trend_recent_days \(40\) must be shorter"):
+        load_config([bad])
+
+
+def test_enumerations_ranges_and_types_are_checked(tmp_path):
+    bad = write(
+        tmp_path,
+        "ops.yaml",
+        "logging:\n  format: xml\nspark:\n  driver_memory: lots\n  shuffle_partitions: 0\n"
+        "ingest:\n  entities: [usage, calls]\n  currencies: []\nidentity:\n  mobile_prefixes: []\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config([bad])
+    message = str(err.value)
+    for key in (
+        "logging.format",
+        "spark.driver_memory",
+        "spark.shuffle_partitions",
+        "ingest.entities[1]",
+        "ingest.currencies",
+        "identity.mobile_prefixes",
+    ):
+        assert f"ops.yaml: key '{key}'" in message, key
+
+
+def test_a_job_with_bad_config_exits_2_naming_the_problems(tmp_path, capsys):
+    from crmlake_jobs.kpis import main as kpis_main
+
+    bad = write(tmp_path, "bad.yaml", "labels:\n  horizon_days: 0\nfeatures:\n  windows: []\n")
+    assert kpis_main(["--conf", bad, "--root", str(tmp_path / "root"), "--date", "2026-01-01"]) == 2
+    err = capsys.readouterr().err
+    assert "ConfigError: 2 configuration problem(s)" in err
+    assert "'labels.horizon_days'" in err and "'features.windows'" in err
+
+
+def test_edited_settings_are_validated_again(tmp_path):
+    cfg = load_config()
+    cfg["labels"]["horizon_days"] = 0
+    with pytest.raises(ConfigError, match="labels.horizon_days"):
+        _ = cfg.settings.labels
+
+
+def test_config_enumerations_match_what_the_packages_know():
+    import typing
+
+    from crmlake.contracts.entities import ENTITIES
+    from crmlake.core import config
+    from crmlake.synth import params
+
+    assert set(typing.get_args(config.ENTITY_NAMES)) == set(ENTITIES)
+    assert set(typing.get_args(config.WEEKDAYS)) == set(params.WEEKDAY_NUMBERS)
+    assert config.CHURN_CAUSES == params.CHURN_CAUSES and config.UPLIFT_TYPES == params.UPLIFT_TYPES

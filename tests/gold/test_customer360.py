@@ -220,3 +220,24 @@ def test_the_summary_exits_0_every_time_and_says_unknown_for_an_unobserved_base(
     rows = {line.split()[0]: line.split()[1:] for line in outputs[0].splitlines() if line.startswith("  ")}
     assert rows["arpu"] == ["-", "-", "-"] and rows["churn_rate"] == ["-", "-", "-"]
     assert all(cell != "-" for cell in rows["active_base"] + rows["gross_adds"])
+
+
+def test_every_table_written_is_the_one_the_catalog_declares(spark, world):
+    """Partition columns, key uniqueness and declared schemas of every table of a real run, read
+    from the tables themselves (delta-rs metadata and Spark)."""
+    from crmlake.catalog.registry import TABLES
+    from deltalake import DeltaTable as RustTable
+
+    root = world["inc"]
+    written = sorted(f"{p.parent.parent.name}.{p.parent.name}" for p in root.glob("*/*/_delta_log"))
+    assert set(written) <= set(TABLES)
+    for name in written:
+        declared = TABLES[name]
+        meta = RustTable(tables.table_path(str(root), name)).metadata()
+        assert tuple(meta.partition_columns) == declared.partition_by, name
+        df = tables.read(spark, str(root), name)
+        if declared.key:
+            assert df.groupBy(*declared.key).count().where("count > 1").isEmpty(), name
+        if declared.schema is not None:
+            actual = {f.name: f.dataType for f in df.schema.fields}
+            assert {f.name: f.dataType for f in declared.schema.fields}.items() <= actual.items(), name

@@ -85,7 +85,7 @@ def test_subscriber_daily_by_hand(spark):
 
 def write_sources(spark, root, usage, recharges, care, surveys):
     for name, df in zip(daily.DAILY_SOURCES, (usage, recharges, care, surveys), strict=True):
-        tables.create(df, root, name, partition_by=["event_date"])
+        tables.create(df, root, name)
 
 
 def test_refresh_builds_missing_then_only_stale_days(spark, cfg):
@@ -104,7 +104,7 @@ def test_refresh_builds_missing_then_only_stale_days(spark, cfg):
     # A late record for day 1 arrives: only day 1 is stale and rebuilt.
     late = silver_rows(spark, "usage", [dict(record_id="late-1", subscriber_key=A, event_time=at(1, 23),
                                              service_type="voice", duration_s=600, charge_amount=7)])  # fmt: skip
-    tables.append(late, root, "silver.usage", partition_by=["event_date"])
+    tables.append(late, root, "silver.usage")
     third = daily.refresh(spark, root, days, "run-3")
     assert (third["days_built"], third["days_stale"], third["built"]) == (1, 1, [day(1).isoformat()])
 

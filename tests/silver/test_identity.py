@@ -60,17 +60,17 @@ def test_key_missing_is_a_clear_error(cfg, monkeypatch):
     monkeypatch.delenv("CRMLAKE_HMAC_KEY", raising=False)
     cfg["identity"]["generate_local_key"] = False
     with pytest.raises(MissingSecretError, match="CRMLAKE_HMAC_KEY"):
-        load_hmac_key(cfg)
+        load_hmac_key(cfg.settings.identity, cfg.root)
 
 
 def test_local_key_is_generated_once_and_reused(cfg, monkeypatch):
     monkeypatch.delenv("CRMLAKE_HMAC_KEY", raising=False)
     cfg["identity"]["generate_local_key"] = True
-    first = load_hmac_key(cfg)
+    first = load_hmac_key(cfg.settings.identity, cfg.root)
     assert len(first) == 64
-    assert load_hmac_key(cfg) == first
+    assert load_hmac_key(cfg.settings.identity, cfg.root) == first
 
 
 def test_key_from_environment_wins(cfg, monkeypatch):
     monkeypatch.setenv("CRMLAKE_HMAC_KEY", "from-env")
-    assert load_hmac_key(cfg) == b"from-env"
+    assert load_hmac_key(cfg.settings.identity, cfg.root) == b"from-env"

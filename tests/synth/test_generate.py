@@ -18,7 +18,8 @@ import pytest
 from crmlake.contracts.entities import ENTITIES
 from crmlake.core.errors import ConfigError
 from crmlake.silver.identity import normalize_msisdn
-from crmlake.synth.generate import (
+from crmlake.synth.draws import _u
+from crmlake.synth.params import (
     BAD_KINDS,
     COMPANY_NAMES,
     KINDS_BY_ENTITY,
@@ -26,9 +27,8 @@ from crmlake.synth.generate import (
     NON_ASCII_LAST_NAME,
     NON_ASCII_NOTE,
     GenParams,
-    _u,
-    generate_operator,
 )
+from crmlake.synth.run import generate_operator
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T

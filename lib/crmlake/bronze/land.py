@@ -9,27 +9,15 @@ import datetime as dt
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from crmlake.catalog import tables
+from crmlake.catalog.registry import INGESTED_FILES_SCHEMA
 from crmlake.contracts.entities import Entity
 from crmlake.landing.files import LandingFile, read_landing, unreadable_file_error
 
 INGESTED_FILES = "bronze.ingested_files"
 
 
-INGESTED_FILES_SCHEMA = T.StructType(
-    [
-        T.StructField("entity", T.StringType(), False),
-        T.StructField("_source_file", T.StringType(), False),
-        T.StructField("_file_size", T.LongType(), False),
-        T.StructField("_file_modified_ms", T.LongType(), False),
-        T.StructField("_file_date", T.DateType(), False),
-        T.StructField("_batch_id", T.StringType(), False),
-        T.StructField("_ingested_at", T.TimestampType(), False),
-        T.StructField("rows", T.LongType(), False),
-    ]
-)
 
 
 def bronze_name(entity: Entity) -> str:
@@ -68,7 +56,7 @@ def land_to_bronze(
         {"_batch_id": F.lit(batch_id), "_ingested_at": F.lit(ingested_at).cast("timestamp")}
     )
     try:
-        tables.append(bronze_df, root, bronze_name(entity), partition_by=["_file_date"])
+        tables.append(bronze_df, root, bronze_name(entity))
     except Exception as exc:  # noqa: BLE001 - a reader failure becomes a named-file error
         raise unreadable_file_error(spark, entity, files, exc) from None
     rows_per_file = {

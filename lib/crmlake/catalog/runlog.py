@@ -9,33 +9,12 @@ import uuid
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 from crmlake.catalog import tables
+from crmlake.catalog.registry import RUN_LOG_SCHEMA
 
 RUN_LOG = "gold.run_log"
 
-RUN_LOG_SCHEMA = T.StructType(
-    [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("job", T.StringType(), False),
-        T.StructField("run_date", T.DateType()),  # the day processed (the last day of a range)
-        T.StructField("date_from", T.DateType()),  # the first day of a range (= run_date for one day)
-        T.StructField("status", T.StringType(), False),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("finished_at", T.TimestampType(), False),
-        T.StructField("duration_s", T.DoubleType(), False),
-        T.StructField("rows_read", T.LongType()),
-        T.StructField("rows_written", T.LongType()),
-        T.StructField("rows_rejected", T.LongType()),
-        T.StructField("rows_duplicate", T.LongType()),
-        T.StructField("table_versions", T.MapType(T.StringType(), T.LongType())),
-        T.StructField("event_dates", T.ArrayType(T.DateType())),
-        T.StructField("model_version", T.StringType()),
-        T.StructField("message", T.StringType()),
-        T.StructField("details", T.StringType()),
-    ]
-)
 
 
 @dataclass
@@ -58,6 +37,8 @@ class RunRecord:
     model_version: str | None = None
     message: str | None = None
     details: dict = field(default_factory=dict)
+    # The tables this run writes (or may have written, when it fails): their versions are logged.
+    tables_written: set[str] = field(default_factory=set)
 
     def as_row(self) -> tuple:
         finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)

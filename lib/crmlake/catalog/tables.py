@@ -1,32 +1,44 @@
-"""The one module that owns Delta I/O: table names, paths, appends, scoped replaces, merges,
-versions and roll-back.
+"""The one module that owns Delta I/O: paths, reads, appends, scoped replaces, merges, versions,
+operation metrics and roll-back.
 
 Tables are path-based at ``<root>/<layer>/<table>``; a name is ``"<layer>.<table>"``
-(``"silver.usage"``). Other modules ask for a table by name and never build paths themselves.
+(``"silver.usage"``) and must be declared in :mod:`crmlake.catalog.registry`, which also gives
+each write its partition columns and date column. Other modules ask for a table by name and never
+build paths, partition lists or SQL date literals themselves. ``root`` may be a local folder or
+any Hadoop file system URI (``s3a://…``, ``abfss://…``, ``hdfs://…``): removal goes through
+Hadoop's FileSystem, not the local disk.
 """
 
 from __future__ import annotations
 
-import shutil
+import datetime as dt
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from crmlake.catalog.registry import TableSpec, spec
 from crmlake.core.errors import TableNotFoundError
 
-LAYERS = ("bronze", "silver", "gold")
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _join(root: str, *parts: str) -> str:
+    """``root/part/...``: a URI root is joined as is, a local folder made absolute."""
+    if URI.match(root):
+        return "/".join([root.rstrip("/"), *parts])
+    return str(Path(root).resolve().joinpath(*parts))
 
 
 def table_path(root: str, name: str) -> str:
-    layer, _, table = name.partition(".")
-    if layer not in LAYERS or not table:
-        raise ValueError(f"table name must be '<layer>.<table>' with layer in {LAYERS}: {name!r}")
-    return str(Path(root).resolve() / layer / table)
+    table = spec(name)
+    return _join(root, table.layer, table.table)
 
 
 def landing_path(root: str, entity: str) -> str:
-    return str(Path(root).resolve() / "landing" / entity)
+    return _join(root, "landing", entity)
 
 
 def exists(spark: SparkSession, root: str, name: str) -> bool:
@@ -53,39 +65,90 @@ def versions(spark: SparkSession, root: str, names) -> dict[str, int | None]:
     return {name: version(spark, root, name) for name in names}
 
 
-def append(df: DataFrame, root: str, name: str, partition_by: list[str] | None = None) -> None:
-    writer = df.write.format("delta").mode("append")
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(table_path(root, name))
+def last_operation_rows(spark: SparkSession, root: str, name: str) -> int:
+    """Rows the table's latest commit wrote (a write) or inserted plus updated (a MERGE), from
+    Delta's own operation metrics."""
+    metrics = DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["operationMetrics"] or {}
+    if "numTargetRowsInserted" in metrics:
+        return int(metrics["numTargetRowsInserted"]) + int(metrics.get("numTargetRowsUpdated", 0))
+    return int(metrics.get("numOutputRows", 0))
 
 
-def date_in(column: str, days) -> str:
-    """A SQL predicate ``column IN (DATE'…', …)``, for replaceWhere conditions and MERGE scopes
-    that Delta can prune partitions with."""
-    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(days))
-    return f"{column} IN ({listed})"
+# ---------------------------------------------------------------------------------------------
+# scopes: the SQL predicates of replaceWhere and MERGE, built here only
 
 
-def replace_where(df: DataFrame, root: str, name: str, condition: str, partition_by: list[str] | None = None) -> int:
-    """Replace exactly the rows matching ``condition`` (a partition predicate) with ``df``.
+def sql_literal(value) -> str:
+    """A SQL literal for a date, number, bool or string (quotes escaped)."""
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-    Creates the table when it does not exist. Rerunning with the same data leaves the same rows.
-    Returns the rows written.
-    """
-    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(table_path(root, name))
+
+def where(alias: str | None = None, **equals) -> str:
+    """``col = v AND col IN (…)``: a list (or set, tuple) of values becomes ``IN``; ``alias``
+    prefixes every column (``t.`` in a MERGE condition)."""
+    prefix = f"{alias}." if alias else ""
+    terms = []
+    for column, value in equals.items():
+        if isinstance(value, list | tuple | set | frozenset):
+            listed = ", ".join(sql_literal(v) for v in sorted(value))
+            terms.append(f"{prefix}{column} IN ({listed})")
+        else:
+            terms.append(f"{prefix}{column} = {sql_literal(value)}")
+    return " AND ".join(terms)
+
+
+def any_of(*scopes: str) -> str:
+    return " OR ".join(f"({s})" for s in scopes)
+
+
+def days_scope(name: str, days: Iterable[dt.date], alias: str | None = None, **equals) -> str:
+    """The rows of table ``name`` dated on ``days`` (its declared date column), plus ``equals``."""
+    table = spec(name)
+    if table.date_column is None:
+        raise ValueError(f"{name} declares no date column to scope by")
+    return where(alias, **{table.date_column: list(days)}, **equals)
+
+
+# ---------------------------------------------------------------------------------------------
+# writes: partition columns come from the catalog
+
+
+def _writer(df: DataFrame, table: TableSpec, mode: str):
+    writer = df.write.format("delta").mode(mode)
+    if table.partition_by:
+        writer = writer.partitionBy(*table.partition_by)
+    return writer
+
+
+def append(df: DataFrame, root: str, name: str) -> None:
+    _writer(df, spec(name), "append").save(table_path(root, name))
+
+
+def replace_where(df: DataFrame, root: str, name: str, condition: str) -> int:
+    """Replace exactly the rows matching ``condition`` (build it with :func:`days_scope` or
+    :func:`where`) with ``df``. Creates the table when it does not exist. Rerunning with the same
+    data leaves the same rows. Returns the rows written."""
+    _writer(df, spec(name), "overwrite").option("replaceWhere", condition).save(table_path(root, name))
     return last_operation_rows(df.sparkSession, root, name)
 
 
-def create(df: DataFrame, root: str, name: str, partition_by: list[str] | None = None) -> int:
+def replace_days(df: DataFrame, root: str, name: str, days: Iterable[dt.date], **equals) -> int:
+    """Replace the rows of ``days`` (and ``equals``) with ``df``: one day of a table is never
+    changed by overwriting the whole table. Returns the rows written."""
+    return replace_where(df, root, name, days_scope(name, days, **equals))
+
+
+def create(df: DataFrame, root: str, name: str) -> int:
     """Write ``df`` as a new table (an error if it exists). Returns the rows written."""
-    writer = df.write.format("delta").mode("errorifexists")
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(table_path(root, name))
+    _writer(df, spec(name), "errorifexists").save(table_path(root, name))
     return last_operation_rows(df.sparkSession, root, name)
 
 
@@ -104,28 +167,51 @@ def merge(
     )
 
 
+def merge_actions(
+    spark: SparkSession,
+    source_df: DataFrame,
+    root: str,
+    name: str,
+    on: str,
+    updates: list[tuple[str, dict[str, str]]],
+    inserts: list[tuple[str, dict[str, str]]],
+) -> int:
+    """A MERGE of ``source_df`` (alias ``s``) into the table (alias ``t``) with explicit clauses:
+    ``updates`` and ``inserts`` are (condition, column → SQL expression) pairs, applied in order.
+    Returns rows inserted plus updated."""
+    builder = DeltaTable.forPath(spark, table_path(root, name)).alias("t").merge(source_df.alias("s"), on)
+    for condition, columns in updates:
+        builder = builder.whenMatchedUpdate(condition=condition, set=columns)
+    for condition, columns in inserts:
+        builder = builder.whenNotMatchedInsert(condition=condition, values=columns)
+    builder.execute()
+    return last_operation_rows(spark, root, name)
+
+
 def upsert_changed(
     spark: SparkSession,
     source_df: DataFrame,
     root: str,
     name: str,
-    keys: list[str],
     wins_when: str,
-    scope: str | None = None,
+    days: Iterable[dt.date] | None = None,
+    keys: list[str] | None = None,
     hash_col: str = "_row_hash",
-    partition_by: list[str] | None = None,
 ) -> int:
     """Insert new keys and update changed rows, writing nothing when nothing changed.
 
-    ``source_df`` must be unique on ``keys`` and carry ``hash_col`` (a hash of the business
-    columns). A matched row is replaced only when its hash differs and ``wins_when`` (a SQL
-    condition over ``s`` and ``t``) says the source is newer. ``scope`` (over ``t``) limits the
-    target rows considered, so Delta prunes partitions. A missing table is created. Returns rows
-    inserted plus updated; a rerun with the same source writes no new version and returns 0.
+    ``source_df`` must be unique on ``keys`` (default: the table's declared key) and carry
+    ``hash_col`` (a hash of the business columns). A matched row is replaced only when its hash
+    differs and ``wins_when`` (a SQL condition over ``s`` and ``t``) says the source is newer.
+    ``days`` limits the target rows considered to those dates (so Delta prunes partitions). A
+    missing table is created. Returns rows inserted plus updated; a rerun with the same source
+    writes no new version and returns 0.
     """
+    keys = list(keys or spec(name).key)
     if not exists(spark, root, name):
-        return create(source_df, root, name, partition_by)
+        return create(source_df, root, name)
     target_df = read(spark, root, name)
+    scope = days_scope(name, days, alias="t") if days is not None else None
     if scope:
         target_df = target_df.alias("t").where(scope)
     changed_df = source_df.join(target_df.select(*keys, hash_col), on=[*keys, hash_col], how="left_anti")
@@ -138,17 +224,21 @@ def upsert_changed(
     return last_operation_rows(spark, root, name)
 
 
-def last_operation_rows(spark: SparkSession, root: str, name: str) -> int:
-    """Rows the table's latest commit wrote (a write) or inserted plus updated (a MERGE), from
-    Delta's own operation metrics."""
-    metrics = DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["operationMetrics"] or {}
-    if "numTargetRowsInserted" in metrics:
-        return int(metrics["numTargetRowsInserted"]) + int(metrics.get("numTargetRowsUpdated", 0))
-    return int(metrics.get("numOutputRows", 0))
-
-
 def delta_table(spark: SparkSession, root: str, name: str) -> DeltaTable:
     return DeltaTable.forPath(spark, table_path(root, name))
+
+
+def input_files(spark: SparkSession, root: str, name: str, condition: str) -> list[str]:
+    """The data files of the table's current snapshot that hold rows matching ``condition``
+    (a partition predicate), from the Delta log alone: no data is read."""
+    return sorted(read(spark, root, name).where(condition).inputFiles())
+
+
+def _remove(spark: SparkSession, location: str) -> None:
+    """Delete a folder through Hadoop's FileSystem (any scheme the session can reach)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(location)
+    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
 
 
 def restore(spark: SparkSession, root: str, before: dict[str, int | None]) -> list[str]:
@@ -162,7 +252,7 @@ def restore(spark: SparkSession, root: str, before: dict[str, int | None]) -> li
         if current is None or current == prior:
             continue
         if prior is None:
-            shutil.rmtree(table_path(root, name), ignore_errors=True)
+            _remove(spark, table_path(root, name))
         else:
             DeltaTable.forPath(spark, table_path(root, name)).restoreToVersion(prior)
         rolled.append(name)

@@ -282,3 +282,27 @@ ENTITIES: dict[str, Entity] = {
         ),
     ]
 }
+
+# Raw personal data of the subscriber master: only silver.subscriber_contacts keeps it.
+SUBSCRIBER_PII = ("msisdn", "first_name", "last_name")
+
+
+def silver_key(entity: Entity) -> list[str]:
+    """The silver key: the raw number's place is taken by ``subscriber_key``."""
+    return ["subscriber_key" if k == "msisdn" else k for k in entity.key]
+
+
+def business_columns(entity: Entity) -> list[str]:
+    """The columns silver keeps of an entity: no raw personal data, ``subscriber_key`` first."""
+    cols = [f.name for f in entity.silver.fields if f.name not in SUBSCRIBER_PII]
+    return (["subscriber_key"] if entity.has_msisdn else []) + cols
+
+
+def silver_schema(entity: Entity) -> T.StructType:
+    """The business columns of a silver table (``subscriber_key`` for the raw number) and
+    ``event_date``: what readers of silver may rely on."""
+    types = {f.name: f.dataType for f in entity.silver.fields}
+    return T.StructType(
+        [T.StructField(c, types.get(c, T.StringType())) for c in business_columns(entity)]
+        + [T.StructField("event_date", T.DateType())]
+    )

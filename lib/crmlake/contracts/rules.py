@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from crmlake.contracts.entities import Entity
+from crmlake.core.config import IngestConfig
 
 CORRUPT = "_corrupt_record"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
@@ -39,14 +40,14 @@ class ContractParams:
     currencies: tuple[str, ...]
 
     @classmethod
-    def from_config(cls, ingest_cfg: dict) -> ContractParams:
+    def from_settings(cls, ingest: IngestConfig) -> ContractParams:
         return cls(
-            future_tolerance_hours=int(ingest_cfg["future_tolerance_hours"]),
-            max_lateness_days=int(ingest_cfg["max_lateness_days"]),
-            max_duration_s=int(ingest_cfg["max_duration_s"]),
-            max_throughput_bps=int(ingest_cfg["max_throughput_bps"]),
-            max_amount=float(ingest_cfg["max_amount"]),
-            currencies=tuple(ingest_cfg["currencies"]),
+            future_tolerance_hours=ingest.future_tolerance_hours,
+            max_lateness_days=ingest.max_lateness_days,
+            max_duration_s=ingest.max_duration_s,
+            max_throughput_bps=ingest.max_throughput_bps,
+            max_amount=ingest.max_amount,
+            currencies=tuple(ingest.currencies),
         )
 
 

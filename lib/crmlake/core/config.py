@@ -1,11 +1,14 @@
-"""Layered configuration.
+"""Layered configuration, validated by typed models.
 
 Order, later wins: ``conf/base/*.yaml`` (committed defaults, alphabetical), the environment
 overlay ``conf/<env>.yaml`` (``local`` unless ``CRMLAKE_ENV`` or ``--env`` says otherwise),
-each ``--conf FILE`` in the order given, then CLI flags. The base files define every key that
-exists and its type: an overlay that names an unknown key, or gives a value of the wrong type,
-is a :class:`ConfigError` naming the key and the file. Maps listed in ``FREE_FORM`` (Spark
-properties, for one) accept any key.
+each ``--conf FILE`` in the order given, then CLI flags. The merged tree is checked against the
+models below (types, ranges, non-empty lists, ordered thresholds, enumerations) all at once: a
+:class:`ConfigError` lists every problem, each with its dotted key and the file (or flag) that set
+it. ``spark.conf`` is free-form (any Spark property).
+
+Every job's parameters come from these models: ``cfg.settings.features`` is a
+:class:`FeaturesConfig`, and so on; ``cfg["features"]`` is the same section as a plain mapping.
 """
 
 from __future__ import annotations
@@ -14,17 +17,226 @@ import copy
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from crmlake.core.errors import ConfigError
 
-# Maps whose keys are not fixed by the base files.
-FREE_FORM = {"spark.conf"}
-
 ENV_VAR = "CRMLAKE_ENV"
 CONF_DIR_VAR = "CRMLAKE_CONF_DIR"
+
+# Entities, subscriber-master columns, weekdays, churn causes and uplift types that config may
+# name. The packages that own them check in their tests that these lists match theirs.
+ENTITY_NAMES = Literal[
+    "subscribers", "network_cells", "usage", "recharges", "care_interactions", "surveys", "campaign_responses"
+]
+KPI_DIMENSIONS = Literal[
+    "region", "city", "plan_type", "tariff", "customer_type", "age_band", "gender", "device_type", "device_brand"
+]
+WEEKDAYS = Literal["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+CHURN_CAUSES = ("short_tenure", "poor_network", "complaints", "price_pressure", "competitor_offer")
+UPLIFT_TYPES = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
+
+Float = Annotated[float, Field(strict=True)]  # an int is a float too; a string is not
+Share = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+Days = Annotated[int, Field(strict=True, ge=1, le=3660)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _increasing(values: tuple) -> tuple:
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ValueError(f"must be strictly increasing, got {list(values)}")
+    return values
+
+
+def _unique(values: tuple) -> tuple:
+    if len(set(values)) != len(values):
+        raise ValueError(f"lists a value twice: {list(values)}")
+    return values
+
+
+Increasing = AfterValidator(_increasing)
+Unique = AfterValidator(_unique)
+
+
+class SparkConfig(Section):
+    master: StrictStr
+    app_name: StrictStr
+    shuffle_partitions: PositiveInt
+    time_zone: StrictStr
+    ui_enabled: StrictBool
+    driver_memory: Annotated[str, Field(strict=True, pattern=r"^\d+[kKmMgGtT]$")]
+    log_level: Literal["ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
+    delta_snapshot_partitions: PositiveInt
+    jars_dir: StrictStr
+    conf: dict[str, StrictStr | StrictInt | Float | StrictBool] = {}
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    format: Literal["json", "text"]
+
+
+class IdentityConfig(Section):
+    country_code: Annotated[str, Field(strict=True, pattern=r"^[1-9]\d{0,2}$")]
+    trunk_prefix: Annotated[str, Field(strict=True, pattern=r"^\d*$")]
+    international_prefix: Annotated[str, Field(strict=True, pattern=r"^\d+$")]
+    national_number_length: Annotated[int, Field(strict=True, ge=4, le=14)]
+    mobile_prefixes: Annotated[tuple[Annotated[str, Field(strict=True, pattern=r"^\d+$")], ...], Field(min_length=1)]
+    key_env: Annotated[str, Field(strict=True, min_length=1)]
+    key_file: StrictStr
+    generate_local_key: StrictBool
+
+
+class IngestConfig(Section):
+    entities: Annotated[tuple[ENTITY_NAMES, ...], Field(min_length=1), Unique]
+    future_tolerance_hours: NonNegativeInt
+    max_lateness_days: Days
+    max_duration_s: PositiveInt
+    max_throughput_bps: PositiveInt
+    max_amount: Annotated[float, Field(strict=True, gt=0)]
+    currencies: Annotated[tuple[Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")], ...], Field(min_length=1)]
+
+
+class FeaturesConfig(Section):
+    windows: Annotated[tuple[Days, ...], Field(min_length=1), Increasing] = (7, 30, 90)
+    trend_recent_days: Days = 7
+    trend_base_days: Days = 30
+    slope_days: Annotated[int, Field(strict=True, ge=2, le=3660)] = 30
+    network_window_days: Days = 30
+    poor_cell_dropped_call_rate: Share = 0.02
+    poor_cell_availability_pct: Annotated[float, Field(strict=True, ge=0.0, le=100.0)] = 98.0
+
+    @property
+    def lookback_days(self) -> int:
+        """Days of history a snapshot reads: the longest window, trend span or slope span."""
+        return max(*self.windows, self.trend_recent_days + self.trend_base_days, self.slope_days)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FeaturesConfig:
+        if self.trend_recent_days >= self.trend_base_days:
+            raise ValueError(
+                f"trend_recent_days ({self.trend_recent_days}) must be shorter than trend_base_days "
+                f"({self.trend_base_days})"
+            )
+        return self
+
+
+class LabelsConfig(Section):
+    horizon_days: Days = 30
+    prepaid_inactivity_days: Days = 30
+
+    def daily_range(self, s: dt.date) -> tuple[dt.date, dt.date]:
+        """The subscriber-days a label at ``s`` reads."""
+        return s - dt.timedelta(days=self.prepaid_inactivity_days - 1), s + dt.timedelta(days=self.horizon_days)
+
+
+class KpisConfig(Section):
+    dimensions: Annotated[tuple[KPI_DIMENSIONS, ...], Unique] = ("region", "plan_type", "tariff")
+    tenure_bands_months: Annotated[tuple[PositiveInt, ...], Field(min_length=1), Increasing] = (3, 6, 12, 24)
+    cohort_months: Annotated[int, Field(strict=True, ge=1, le=240)] = 24
+
+
+class GenerateConfig(Section):
+    subscribers: PositiveInt
+    start: dt.date
+    days: Days
+    seed: StrictInt
+    bad_rate: Share
+    late_rate: Share
+    max_late_days: Days
+    regions: Annotated[int, Field(strict=True, ge=1, le=10)]
+    cells_per_region: PositiveInt
+    prepaid_share: Share
+    b2b_share: Share
+    consent_share: Share
+    do_not_contact_share: Share
+    new_activation_share: Share
+    events_per_day: Annotated[float, Field(strict=True, gt=0)]
+    monthly_churn: Annotated[float, Field(strict=True, ge=0.0, lt=1.0)]
+    campaigns: NonNegativeInt
+    usage_rows_per_file: PositiveInt
+    intensity_sigma: Annotated[float, Field(strict=True, ge=0)]
+    daily_noise_sigma: Annotated[float, Field(strict=True, ge=0)]
+    weekend_days: tuple[WEEKDAYS, ...]
+    weekend_factor: Annotated[float, Field(strict=True, ge=0)]
+    roaming_rate: Share
+    mean_tenure_days: Annotated[float, Field(strict=True, gt=0)]
+    short_tenure_days: PositiveInt
+    fade_days: PositiveInt
+    fade_floor: Share
+    prepaid_grace_days: PositiveInt
+    churn_cause_mix: dict[StrictStr, Annotated[float, Field(strict=True, ge=0)]]
+    poor_cell_share: Share
+    outage_rate: Share
+    care_contact_rate: Share
+    csat_response_rate: Share
+    nps_monthly_share: Share
+    late_payer_share: Share
+    non_payer_share: Share
+    attribute_change_rate: Share
+    campaign_target_share: Share
+    campaign_treatment_share: Share
+    uplift_mix: dict[StrictStr, Annotated[float, Field(strict=True, ge=0)]]
+    rescue_rate: Share
+    backlash_rate: Share
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GenerateConfig:
+        problems = []
+        if self.late_payer_share + self.non_payer_share > 1.0:
+            problems.append("late_payer_share + non_payer_share must not exceed 1")
+        for name, keys in (("churn_cause_mix", CHURN_CAUSES), ("uplift_mix", UPLIFT_TYPES)):
+            mix = getattr(self, name)
+            if set(mix) != set(keys) or sum(mix.values()) <= 0:
+                problems.append(f"{name} needs weights for exactly {list(keys)}, not all zero")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class Settings(Section):
+    root: StrictStr
+    env: StrictStr
+    spark: SparkConfig
+    logging: LoggingConfig
+    identity: IdentityConfig
+    ingest: IngestConfig
+    features: FeaturesConfig
+    labels: LabelsConfig
+    kpis: KpisConfig
+    generate: GenerateConfig
+
+
+class Config(dict):
+    """The merged, validated configuration as a nested dict (``cfg["spark"]["master"]``); its
+    typed view is ``settings`` (validated again on each access, so a test or notebook that edits
+    the dict gets the same checks)."""
+
+    @property
+    def settings(self) -> Settings:
+        return validate(self, {})
+
+    @property
+    def root(self) -> str:
+        return str(self["root"])
 
 
 def default_conf_dir() -> Path:
@@ -49,49 +261,95 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _type_ok(default: Any, value: Any) -> bool:
-    if value is None or default is None:
-        return True
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, str | dt.date):
-        return isinstance(value, str | dt.date)
-    return isinstance(value, type(default))
+FREE_FORM = {"spark.conf"}
 
 
-def _merge(base: dict, overlay: dict, source: str, prefix: str = "", strict: bool = True) -> None:
+def _merge(base: dict, overlay: dict, source: str, origin: dict[str, str], prefix: str = "") -> None:
+    """Merge ``overlay`` into ``base`` in place, remembering in ``origin`` which source set each
+    dotted key. Shapes are not checked here: validation reports every problem at once."""
     for key, value in overlay.items():
         dotted = f"{prefix}{key}"
-        if strict and key not in base:
-            known = ", ".join(sorted(base)) or "(none)"
-            raise ConfigError(f"{source}: unknown key '{dotted}' (known here: {known})")
         current = base.get(key)
-        if isinstance(current, dict) and dotted not in FREE_FORM:
-            if not isinstance(value, dict):
-                raise ConfigError(f"{source}: key '{dotted}' must be a mapping, got {type(value).__name__}")
-            _merge(current, value, source, f"{dotted}.", strict=True)
-        elif dotted in FREE_FORM:
-            if not isinstance(value, dict):
-                raise ConfigError(f"{source}: key '{dotted}' must be a mapping")
-            current.update(value)
+        if isinstance(current, dict) and isinstance(value, dict) and dotted not in FREE_FORM:
+            _merge(current, value, source, origin, f"{dotted}.")
+        elif isinstance(current, dict) and isinstance(value, dict):
+            current.update(copy.deepcopy(value))
+            origin.update({f"{dotted}.{k}": source for k in value})
         else:
-            if strict and not _type_ok(current, value):
-                raise ConfigError(
-                    f"{source}: key '{dotted}' must be {type(current).__name__}, got {type(value).__name__} ({value!r})"
-                )
             base[key] = copy.deepcopy(value)
+            origin[dotted] = source
+            if isinstance(value, dict):
+                origin.update({f"{dotted}.{k}": source for k in value})
 
 
-class Config(dict):
-    """The merged configuration: a nested dict, plus ``root``."""
+TYPE_NAMES = {
+    "int_type": "int",
+    "int_parsing": "int",
+    "int_from_float": "int",
+    "float_type": "float",
+    "float_parsing": "float",
+    "bool_type": "bool",
+    "bool_parsing": "bool",
+    "string_type": "str",
+    "date_type": "a date (YYYY-MM-DD)",
+    "date_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
 
-    @property
-    def root(self) -> str:
-        return str(self["root"])
+
+def _source_of(dotted: str, origin: dict[str, str]) -> str:
+    """The file (or flag) that set ``dotted``, or the closest enclosing key that was set. For a
+    whole section (a rule across its keys), the sources that changed it from the base files."""
+    inside = [src for key, src in origin.items() if key.startswith(f"{dotted}.")]
+    if dotted not in origin or inside:
+        overlays = sorted({s for s in inside if "/base/" not in s.replace("\\", "/")})
+        if overlays:
+            return ", ".join(overlays)
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        found = origin.get(".".join(parts[:n]))
+        if found:
+            return found
+    return "configuration"
+
+
+def _problems(exc: ValidationError, origin: dict[str, str]) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
+        # A validator of a whole section reports at the section; a list item at its index.
+        dotted = ".".join(p for p in loc if not p.isdigit()) or "(top level)"
+        where = dotted + ("" if loc == [p for p in loc if not p.isdigit()] else f"[{loc[-1]}]")
+        source = _source_of(dotted, origin)
+        value = error.get("input")
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{source}: unknown key '{dotted}'")
+        elif error["type"] == "missing":
+            problems.append(f"{source}: key '{dotted}' is missing (see conf/base)")
+        elif error["type"] == "too_short":
+            least = error["ctx"]["min_length"]
+            problems.append(f"{source}: key '{where}' needs at least {least} item(s), got {value!r}")
+        elif error["type"] in TYPE_NAMES:
+            got = type(value).__name__
+            problems.append(f"{source}: key '{where}' must be {TYPE_NAMES[error['type']]}, got {got} ({value!r})")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{source}: key '{where}': {message}")
+    return problems
+
+
+def validate(tree: dict, origin: dict[str, str]) -> Settings:
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        problems = _problems(exc, origin)
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"{len(problems)} configuration problem(s):\n{listed}") from None
 
 
 def load_config(
@@ -100,36 +358,35 @@ def load_config(
     env: str | None = None,
     conf_dir: str | Path | None = None,
 ) -> Config:
-    """Load base, environment overlay, ``--conf`` files and overrides (dotted keys)."""
+    """Load base, environment overlay, ``--conf`` files and overrides (dotted keys), validated."""
     conf_dir = Path(conf_dir) if conf_dir else default_conf_dir()
     base_dir = conf_dir / "base"
     base_files = sorted(base_dir.glob("*.yaml"))
     if not base_files:
         raise ConfigError(f"no base configuration found in {base_dir}")
-    cfg: dict = {}
+    tree: dict = {}
+    origin: dict[str, str] = {}
     for path in base_files:
         data = _read_yaml(path)
-        overlap = set(cfg) & set(data)
+        overlap = set(tree) & set(data)
         if overlap:
             raise ConfigError(f"{path}: top-level keys {sorted(overlap)} are defined twice")
-        cfg.update(data)
+        _merge(tree, data, str(path), origin)
 
     env = env or os.environ.get(ENV_VAR) or "local"
     env_file = conf_dir / f"{env}.yaml"
     if not env_file.exists():
         raise ConfigError(f"environment '{env}' has no overlay file {env_file}")
-    _merge(cfg, _read_yaml(env_file), str(env_file))
-
+    _merge(tree, _read_yaml(env_file), str(env_file), origin)
     for extra in extra_files:
-        _merge(cfg, _read_yaml(Path(extra)), str(extra))
-
-    result = Config(cfg)
+        _merge(tree, _read_yaml(Path(extra)), str(extra), origin)
     for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        _merge(result, _nest(dotted, value), "command line")
-    result["env"] = env
-    return result
+        if value is not None:
+            _merge(tree, _nest(dotted, value), "command line", origin)
+    tree["env"] = env
+    origin["env"] = "command line"
+
+    return Config(validate(tree, origin).model_dump(mode="python"))
 
 
 def _nest(dotted: str, value: Any) -> dict:

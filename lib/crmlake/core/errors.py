@@ -2,6 +2,10 @@
 
 Every error crmlake raises on purpose derives from :class:`CrmlakeError`; the CLI turns them
 into one clear line on stderr and the exit code named here, never a stack trace.
+
+Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error (also an unknown
+table name or mismatched Spark/Delta versions), 3 missing secret, 4 unreadable input, 5 missing
+upstream table, 6 counts that do not reconcile.
 """
 
 
@@ -39,6 +43,12 @@ class MissingColumnsError(CrmlakeError):
     exit_code = 4
 
 
+class UnknownTableError(CrmlakeError):
+    """A table name that the catalog does not declare."""
+
+    exit_code = 2
+
+
 class TableNotFoundError(CrmlakeError):
     """A Delta table a job reads does not exist yet."""
 
@@ -46,6 +56,6 @@ class TableNotFoundError(CrmlakeError):
 
 
 class ReconciliationError(CrmlakeError):
-    """Counts do not add up: read != accepted + quarantined + duplicates."""
+    """Counts do not add up: read != accepted + quarantined + duplicates. The run wrote nothing."""
 
-    exit_code = 1
+    exit_code = 6

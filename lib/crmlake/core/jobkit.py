@@ -68,8 +68,10 @@ def load_job_config(args: argparse.Namespace, overrides: dict | None = None) -> 
     return load_config(args.conf, overrides=merged, env=args.env)
 
 
-def record_run(spark: SparkSession, cfg: Config, record: RunRecord, written: list[str]) -> None:
-    record.table_versions = {k: v for k, v in tables.versions(spark, cfg.root, written).items() if v is not None}
+def record_run(spark: SparkSession, cfg: Config, record: RunRecord) -> None:
+    record.table_versions = {
+        k: v for k, v in tables.versions(spark, cfg.root, sorted(record.tables_written)).items() if v is not None
+    }
     append_run(spark, cfg.root, record)
     log(
         f"{record.job} {record.status}",
@@ -83,15 +85,39 @@ def record_run(spark: SparkSession, cfg: Config, record: RunRecord, written: lis
     )
 
 
+JobBody = Callable[[SparkSession, Config, argparse.Namespace, RunRecord], None]
+
+
+def run_recorded(spark: SparkSession, cfg: Config, args: argparse.Namespace, job: str, body: JobBody) -> None:
+    """Run ``body`` with a fresh :class:`RunRecord` and write it to ``gold.run_log`` whatever
+    happens: ``succeeded`` when the body returns, ``failed`` with the error's first line when it
+    raises (the error then goes on to its exit code). The body fills in dates, counts and
+    ``tables_written``; it never writes the record itself, so no job can forget the failure row."""
+    record = RunRecord(job, None)
+    try:
+        body(spark, cfg, args, record)
+    except Exception as exc:
+        record.status = "failed"
+        record.message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        try:
+            record_run(spark, cfg, record)
+        except Exception as log_exc:  # noqa: BLE001 - the run's own error is the one to report
+            log(f"could not record the failed run in gold.run_log: {log_exc}", logging.ERROR, job=job)
+        raise
+    record.status = "succeeded"
+    record_run(spark, cfg, record)
+
+
 def run_job(
     job: str,
     argv: list[str] | None,
     parser: argparse.ArgumentParser,
-    body: Callable[[SparkSession, Config, argparse.Namespace], None],
+    body: JobBody,
     spark: SparkSession | None = None,
     overrides: Callable[[argparse.Namespace], dict] | None = None,
 ) -> int:
-    """Parse, configure, build (or reuse) the session, run ``body``, map errors to exit codes.
+    """Parse, configure, build (or reuse) the session, run ``body`` recorded in ``gold.run_log``
+    (:func:`run_recorded`), map errors to exit codes.
 
     A caller that passes ``spark`` (a test, a notebook) keeps its session; otherwise the job
     builds one and stops it at the end.
@@ -103,7 +129,7 @@ def run_job(
         setup_logging(cfg["logging"]["level"], cfg["logging"]["format"])
         if own_session:
             spark = build_session(cfg)
-        body(spark, cfg, args)
+        run_recorded(spark, cfg, args, job, body)
         return 0
     except CrmlakeError as exc:
         log(f"{type(exc).__name__}: {exc}", logging.ERROR, job=job)

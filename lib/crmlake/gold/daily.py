@@ -23,23 +23,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from crmlake.catalog import tables
-from crmlake.contracts.entities import ENTITIES, MONEY
-from crmlake.silver.classify import silver_schema
+from crmlake.catalog.registry import DAILY_BUILDS_SCHEMA
+from crmlake.contracts.entities import ENTITIES, MONEY, silver_schema
 
 SUBSCRIBER_DAILY = "gold.subscriber_daily"
 DAILY_BUILDS = "gold.subscriber_daily_builds"
 # The silver tables a subscriber-day is built from (all partitioned by event_date).
 DAILY_SOURCES = ("silver.usage", "silver.recharges", "silver.care_interactions", "silver.surveys")
 
-BUILDS_SCHEMA = T.StructType(
-    [
-        T.StructField("date", T.DateType()),
-        T.StructField("source_fingerprint", T.StringType()),
-        T.StructField("rows", T.LongType()),
-        T.StructField("built_at", T.TimestampType()),
-        T.StructField("run_id", T.StringType()),
-    ]
-)
 
 # Score thresholds of the survey scales (industry conventions, not tunables).
 CSAT_SATISFIED_MIN = 4  # CSAT 1-5: 4 and 5 are "satisfied"
@@ -266,7 +257,7 @@ def source_fingerprints(spark: SparkSession, root: str, days: list[dt.date]) -> 
     for name in DAILY_SOURCES:
         if not tables.exists(spark, root, name):
             continue
-        for path in tables.read(spark, root, name).inputFiles():
+        for path in tables.input_files(spark, root, name, tables.days_scope(name, days)):
             match = _PARTITION.search(path)
             if match and match.group(1) in wanted:
                 files[match.group(1)].append(f"{name}/{match.group(2)}")
@@ -308,8 +299,7 @@ def silver_or_empty(spark: SparkSession, root: str, name: str) -> DataFrame:
 
 def read_sources_for(spark: SparkSession, root: str, days: list[dt.date]) -> dict[str, DataFrame]:
     """The silver source tables of subscriber_daily limited to ``days``."""
-    scope = tables.date_in("event_date", days)
-    return {name: silver_or_empty(spark, root, name).where(scope) for name in DAILY_SOURCES}
+    return {name: silver_or_empty(spark, root, name).where(tables.days_scope(name, days)) for name in DAILY_SOURCES}
 
 
 def build_days(spark: SparkSession, root: str, days: list[dt.date], fingerprints: dict, run_id: str) -> int:
@@ -320,14 +310,13 @@ def build_days(spark: SparkSession, root: str, days: list[dt.date], fingerprints
     daily_df = subscriber_daily(
         src["silver.usage"], src["silver.recharges"], src["silver.care_interactions"], src["silver.surveys"]
     )
-    scope = tables.date_in("date", days)
-    tables.replace_where(daily_df, root, SUBSCRIBER_DAILY, scope, partition_by=["date"])
+    tables.replace_days(daily_df, root, SUBSCRIBER_DAILY, days)
     # Rows per day for the registry, from the partitions just written (footers only).
-    built_df = tables.read(spark, root, SUBSCRIBER_DAILY).where(scope)
+    built_df = tables.read(spark, root, SUBSCRIBER_DAILY).where(tables.days_scope(SUBSCRIBER_DAILY, days))
     per_day = {r["date"]: r["count"] for r in built_df.groupBy("date").count().collect()}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     builds_df = spark.createDataFrame(
-        [(d, fingerprints[d], int(per_day.get(d, 0)), now, run_id) for d in days], BUILDS_SCHEMA
+        [(d, fingerprints[d], int(per_day.get(d, 0)), now, run_id) for d in days], DAILY_BUILDS_SCHEMA
     )
     if tables.exists(spark, root, DAILY_BUILDS):
         tables.merge(spark, builds_df, root, DAILY_BUILDS, on="t.date = s.date")

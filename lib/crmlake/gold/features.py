@@ -14,41 +14,18 @@ when nothing happened within the lookback (the longest window).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from crmlake.core.config import FeaturesConfig
 from crmlake.gold.daily import NPS_DETRACTOR_MAX, NPS_PROMOTER_MIN
 
 FEATURES = "gold.features"
 
 
-@dataclass(frozen=True)
-class FeatureParams:
-    windows: tuple[int, ...] = (7, 30, 90)
-    trend_recent_days: int = 7  # the last 7 days ...
-    trend_base_days: int = 30  # ... against the 30 days before them
-    slope_days: int = 30
-    network_window_days: int = 30
-    poor_cell_dropped_call_rate: float = 0.02
-    poor_cell_availability_pct: float = 98.0
-
-    @property
-    def lookback_days(self) -> int:
-        return max(*self.windows, self.trend_recent_days + self.trend_base_days, self.slope_days)
-
-    @classmethod
-    def from_config(cls, section: dict) -> FeatureParams:
-        return cls(
-            windows=tuple(section["windows"]),
-            trend_recent_days=section["trend_recent_days"],
-            trend_base_days=section["trend_base_days"],
-            slope_days=section["slope_days"],
-            network_window_days=section["network_window_days"],
-            poor_cell_dropped_call_rate=section["poor_cell_dropped_call_rate"],
-            poor_cell_availability_pct=section["poor_cell_availability_pct"],
-        )
+# The feature windows and thresholds, validated where the configuration is loaded.
+FeatureParams = FeaturesConfig
 
 
 def lit_date(d: dt.date) -> Column:

@@ -10,11 +10,12 @@ definitions are written out in the README (section "KPI definitions"); the code 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from crmlake.catalog import tables
+from crmlake.core.config import KpisConfig
 from crmlake.gold.features import filter_in_base, lit_date, subscribers_as_of
 
 KPIS = "gold.kpis"
@@ -22,19 +23,8 @@ COHORT_RETENTION = "gold.cohort_retention"
 UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class KpiParams:
-    dimensions: tuple[str, ...] = ("region", "plan_type", "tariff")
-    tenure_bands_months: tuple[int, ...] = (3, 6, 12, 24)
-    cohort_months: int = 24
-
-    @classmethod
-    def from_config(cls, section: dict) -> KpiParams:
-        return cls(
-            dimensions=tuple(section["dimensions"]),
-            tenure_bands_months=tuple(section["tenure_bands_months"]),
-            cohort_months=section["cohort_months"],
-        )
+# Dimensions, tenure bands and cohort span, validated where the configuration is loaded.
+KpiParams = KpisConfig
 
 
 def periods_for(d: dt.date) -> list[tuple[str, dt.date, dt.date]]:
@@ -284,9 +274,7 @@ def kpis_for(
 
 def kpis_scope(d: dt.date) -> str:
     """The rows of gold.kpis that a run for ``d`` replaces."""
-    return " OR ".join(
-        f"(period = '{period}' AND period_start = DATE'{start.isoformat()}')" for period, start, _ in periods_for(d)
-    )
+    return tables.any_of(*[tables.where(period=period, period_start=start) for period, start, _ in periods_for(d)])
 
 
 def cohort_retention(history_df: DataFrame, d: dt.date, cohort_months: int) -> DataFrame:

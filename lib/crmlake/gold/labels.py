@@ -21,28 +21,18 @@ Definitions (horizon H and inactivity N from config, ``labels`` section):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from crmlake.core.config import LabelsConfig
 from crmlake.gold.features import filter_in_base, lit_date, subscribers_as_of
 
 CHURN_LABELS = "gold.churn_labels"
 
 
-@dataclass(frozen=True)
-class LabelParams:
-    horizon_days: int = 30
-    prepaid_inactivity_days: int = 30
-
-    @classmethod
-    def from_config(cls, section: dict) -> LabelParams:
-        return cls(horizon_days=section["horizon_days"], prepaid_inactivity_days=section["prepaid_inactivity_days"])
-
-    def daily_range(self, s: dt.date) -> tuple[dt.date, dt.date]:
-        """The subscriber-days a label at ``s`` reads."""
-        return s - dt.timedelta(days=self.prepaid_inactivity_days - 1), s + dt.timedelta(days=self.horizon_days)
+# The label horizon and inactivity rule, validated where the configuration is loaded.
+LabelParams = LabelsConfig
 
 
 def churn_type(reason: Column) -> Column:

@@ -80,9 +80,7 @@ def run_features(
     for s in snapshots:
         with stage("features", date=s) as info:
             features_df = features_at(daily_df, history_df, network_df, s, params)
-            tables.replace_where(
-                features_df, root, FEATURES, f"snapshot_date = DATE'{s.isoformat()}'", partition_by=["snapshot_date"]
-            )
+            tables.replace_days(features_df, root, FEATURES, [s])
             info["rows"] = tables.last_operation_rows(spark, root, FEATURES)
             out.rows_written += info["rows"]
             out.tables.add(FEATURES)
@@ -92,13 +90,7 @@ def run_features(
         with stage("churn_labels", snapshot=ls, horizon_days=labels.horizon_days) as info:
             lo, hi = labels.daily_range(ls)
             labels_df = churn_labels(history_df, daily_df.where(F.col("date").between(lo, hi)), ls, labels)
-            tables.replace_where(
-                labels_df,
-                root,
-                CHURN_LABELS,
-                f"snapshot_date = DATE'{ls.isoformat()}' AND horizon_days = {labels.horizon_days}",
-                partition_by=["snapshot_date"],
-            )
+            tables.replace_days(labels_df, root, CHURN_LABELS, [ls], horizon_days=labels.horizon_days)
             info["rows"] = tables.last_operation_rows(spark, root, CHURN_LABELS)
             out.rows_written += info["rows"]
             out.tables.add(CHURN_LABELS)
@@ -135,7 +127,7 @@ def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiPa
             out.rows_written += info["rows"]
         with stage("cohort_retention", date=d) as info:
             cohorts_df = cohort_retention(history_df, d, params.cohort_months)
-            tables.replace_where(cohorts_df.coalesce(1), root, COHORT_RETENTION, f"as_of_date = DATE'{d.isoformat()}'")
+            tables.replace_days(cohorts_df.coalesce(1), root, COHORT_RETENTION, [d])
             info["rows"] = tables.last_operation_rows(spark, root, COHORT_RETENTION)
             out.rows_written += info["rows"]
     out.tables.update({KPIS, COHORT_RETENTION})

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from crmlake.contracts.entities import Entity
+from crmlake.contracts.entities import Entity, business_columns, silver_key
 from crmlake.contracts.rules import ContractParams, raw_content, with_reject_reason, with_typed_columns
 from crmlake.silver.identity import hmac_sha256_hex
 
@@ -19,7 +18,6 @@ QUARANTINE = "silver.quarantine"
 LINEAGE = ["_source_file", "_batch_id", "_ingested_at", "_file_date"]
 
 
-SUBSCRIBER_PII = ("msisdn", "first_name", "last_name")
 
 
 def silver_name(entity: Entity) -> str:
@@ -33,13 +31,8 @@ def with_subscriber_key(df: DataFrame, msisdn_e164: Column, hmac_key: bytes) -> 
     )
 
 
-def silver_key(entity: Entity) -> list[str]:
-    return ["subscriber_key" if k == "msisdn" else k for k in entity.key]
 
 
-def business_columns(entity: Entity) -> list[str]:
-    cols = [f.name for f in entity.silver.fields if f.name not in SUBSCRIBER_PII]
-    return (["subscriber_key"] if entity.has_msisdn else []) + cols
 
 
 def classify(
@@ -106,14 +99,6 @@ def quarantine_rows(classified_df: DataFrame, entity: Entity, run_id: str) -> Da
     )
 
 
-def silver_schema(entity: Entity) -> T.StructType:
-    """The business columns of a silver table (``subscriber_key`` for the raw number) and
-    ``event_date``: what readers of silver may rely on."""
-    types = {f.name: f.dataType for f in entity.silver.fields}
-    return T.StructType(
-        [T.StructField(c, types.get(c, T.StringType())) for c in business_columns(entity)]
-        + [T.StructField("event_date", T.DateType())]
-    )
 
 
 def silver_rows(classified_df: DataFrame, entity: Entity) -> DataFrame:

@@ -17,7 +17,7 @@ from pathlib import Path
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from crmlake.core.config import Config
+from crmlake.core.config import IdentityConfig
 from crmlake.core.errors import MissingSecretError
 from crmlake.core.log import log
 
@@ -60,15 +60,14 @@ def normalize_msisdn(
     return F.when(cleaned.rlike(r"^\+?[0-9]+$") & intl.rlike(pattern), F.concat(F.lit("+"), intl))
 
 
-def normalize_msisdn_from_config(col: Column, cfg: Config) -> Column:
-    ident = cfg["identity"]
+def normalize_msisdn_from_config(col: Column, identity: IdentityConfig) -> Column:
     return normalize_msisdn(
         col,
-        country_code=ident["country_code"],
-        trunk_prefix=ident["trunk_prefix"],
-        international_prefix=ident["international_prefix"],
-        national_number_length=ident["national_number_length"],
-        mobile_prefixes=ident["mobile_prefixes"],
+        country_code=identity.country_code,
+        trunk_prefix=identity.trunk_prefix,
+        international_prefix=identity.international_prefix,
+        national_number_length=identity.national_number_length,
+        mobile_prefixes=list(identity.mobile_prefixes),
     )
 
 
@@ -84,34 +83,32 @@ def hmac_sha256_hex(col: Column, key: bytes) -> Column:
     return F.sha2(F.concat(F.lit(outer_key), inner), 256)
 
 
-def key_file_path(cfg: Config) -> Path:
-    configured = cfg["identity"]["key_file"]
-    return Path(configured) if configured else Path(cfg.root) / ".secrets" / "hmac.key"
+def key_file_path(identity: IdentityConfig, root: str) -> Path:
+    return Path(identity.key_file) if identity.key_file else Path(root) / ".secrets" / "hmac.key"
 
 
-def load_hmac_key(cfg: Config) -> bytes:
+def load_hmac_key(identity: IdentityConfig, root: str) -> bytes:
     """The pseudonymization key: from the environment, else the key file.
 
     Only the embedded demo (``identity.generate_local_key: true``) creates a key when none
     exists; everywhere else a missing key stops the run with a message saying how to provide it.
     """
-    ident = cfg["identity"]
-    from_env = os.environ.get(ident["key_env"])
+    from_env = os.environ.get(identity.key_env)
     if from_env:
         return from_env.strip().encode("utf-8")
-    path = key_file_path(cfg)
+    path = key_file_path(identity, root)
     if path.exists():
         key = path.read_bytes().strip()
         if not key:
             raise MissingSecretError(f"HMAC key file {path} is empty")
         return key
-    if ident["generate_local_key"]:
+    if identity.generate_local_key:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
         path.chmod(0o600)
         log("generated a local HMAC key for the embedded demo", logging.WARNING, key_file=str(path))
         return path.read_bytes().strip()
     raise MissingSecretError(
-        f"no pseudonymization key: set the environment variable {ident['key_env']} or write "
+        f"no pseudonymization key: set the environment variable {identity.key_env} or write "
         f"the key to {path} (identity.key_file); crmlake never keeps it in code or config"
     )

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from crmlake.bronze.land import INGESTED_FILES, bronze_name, land_to_bronze, new_landing_files
 from crmlake.catalog import tables
-from crmlake.contracts.entities import ENTITIES, Entity
+from crmlake.contracts.entities import ENTITIES, Entity, silver_key
 from crmlake.contracts.rules import ContractParams
 from crmlake.core.errors import ConfigError, ReconciliationError
 from crmlake.core.log import log, stage
@@ -36,7 +36,6 @@ from crmlake.silver.classify import (
     classify,
     latest_per_key,
     quarantine_rows,
-    silver_key,
     silver_name,
     silver_rows,
 )
@@ -165,7 +164,7 @@ class Ingestor:
         return counts
 
     def _write_quarantine(self, entity: Entity, days: list[dt.date], classified_df: DataFrame, run_id: str) -> None:
-        scope = f"entity = '{entity.name}' AND {tables.date_in('_file_date', days)}"
+        scope = tables.days_scope(QUARANTINE, days, entity=entity.name)
         rows_df = quarantine_rows(classified_df, entity, run_id)
         if tables.exists(self.spark, self.root, QUARANTINE):
             old_df = tables.read(self.spark, self.root, QUARANTINE).where(scope).drop("run_id", "_ingested_at")
@@ -174,7 +173,7 @@ class Ingestor:
                 return
         elif rows_df.isEmpty():
             return
-        tables.replace_where(rows_df, self.root, QUARANTINE, scope, partition_by=["entity", "_file_date"])
+        tables.replace_where(rows_df, self.root, QUARANTINE, scope)
 
     def _write_silver(self, entity: Entity, classified_df: DataFrame) -> tuple[int, tuple[dt.date, ...]]:
         rows_df = silver_rows(classified_df, entity)
@@ -207,7 +206,6 @@ class Ingestor:
             silver_name(entity),
             keys=silver_key(entity),
             wins_when=LATEST_ARRIVAL_WINS,
-            scope=tables.date_in("t.event_date", event_dates),
-            partition_by=["event_date"],
+            days=event_dates,
         )
         return written, event_dates

@@ -86,16 +86,18 @@ def write_subscriber_history(spark: SparkSession, root: str, extract_df: DataFra
     if staged.isEmpty():
         return 0
     every = {c: f"s.{c}" for c in columns}
-    (
-        tables.delta_table(spark, root, name)
-        .alias("t")
-        .merge(staged.alias("s"), "t.subscriber_key = s._merge_key AND t.valid_from = s._merge_from")
-        .whenMatchedUpdate(condition="s._action = 'close'", set={"valid_to": "s.valid_from", "is_current": "false"})
-        .whenMatchedUpdate(condition="s._action = 'replace'", set=every)
-        .whenNotMatchedInsert(condition="s._action = 'insert'", values=every)
-        .execute()
+    return tables.merge_actions(
+        spark,
+        staged,
+        root,
+        name,
+        on="t.subscriber_key = s._merge_key AND t.valid_from = s._merge_from",
+        updates=[
+            ("s._action = 'close'", {"valid_to": "s.valid_from", "is_current": "false"}),
+            ("s._action = 'replace'", every),
+        ],
+        inserts=[("s._action = 'insert'", every)],
     )
-    return tables.last_operation_rows(spark, root, name)
 
 
 def contact_rows(classified_df: DataFrame) -> DataFrame:

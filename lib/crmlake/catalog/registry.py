@@ -1,0 +1,273 @@
+"""Every table crmlake writes, declared once: name, grain and key, partition columns, schema where
+it is fixed, and what personal data it holds.
+
+Writers take partition columns and date scopes from here (:mod:`crmlake.catalog.tables`), never
+from their call sites. Erasure asks which tables hold a subscriber (and in which column);
+publishing asks which columns may leave the lake.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from pyspark.sql import types as T
+
+from crmlake.contracts.entities import ENTITIES, silver_key, silver_schema
+from crmlake.core.errors import UnknownTableError
+
+LAYERS = ("bronze", "silver", "gold")
+LINEAGE = ("_source_file", "_batch_id", "_ingested_at", "_file_date")
+
+
+class PersonalData(enum.StrEnum):
+    """What a table holds about a person."""
+
+    NONE = "none"  # no subscriber in it (network cells, run log, KPIs by group)
+    PSEUDONYMIZED = "pseudonymized"  # keyed by subscriber_key, no raw number or name
+    RESTRICTED = "restricted"  # raw numbers, names or raw rows as they arrived
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # "<layer>.<table>"
+    grain: str  # what one row is
+    key: tuple[str, ...]  # unique together; () where the layer keeps what arrived, duplicates included
+    personal_data: PersonalData
+    partition_by: tuple[str, ...] = ()
+    # The date column whose days scope replaces and merges (a partition column where there is one).
+    date_column: str | None = None
+    # The column that names the subscriber, for erasure (None: the table holds no subscriber).
+    subscriber_column: str | None = None
+    schema: T.StructType | None = None  # fixed by declaration; None: as the producing transformation selects
+
+    @property
+    def layer(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+INGESTED_FILES_SCHEMA = T.StructType(
+    [
+        T.StructField("entity", T.StringType(), False),
+        T.StructField("_source_file", T.StringType(), False),
+        T.StructField("_file_size", T.LongType(), False),
+        T.StructField("_file_modified_ms", T.LongType(), False),
+        T.StructField("_file_date", T.DateType(), False),
+        T.StructField("_batch_id", T.StringType(), False),
+        T.StructField("_ingested_at", T.TimestampType(), False),
+        T.StructField("rows", T.LongType(), False),
+    ]
+)
+
+DAILY_BUILDS_SCHEMA = T.StructType(
+    [
+        T.StructField("date", T.DateType()),
+        T.StructField("source_fingerprint", T.StringType()),
+        T.StructField("rows", T.LongType()),
+        T.StructField("built_at", T.TimestampType()),
+        T.StructField("run_id", T.StringType()),
+    ]
+)
+
+RUN_LOG_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("job", T.StringType(), False),
+        T.StructField("run_date", T.DateType()),  # the day processed (the last day of a range)
+        T.StructField("date_from", T.DateType()),  # the first day of a range (= run_date for one day)
+        T.StructField("status", T.StringType(), False),
+        T.StructField("started_at", T.TimestampType(), False),
+        T.StructField("finished_at", T.TimestampType(), False),
+        T.StructField("duration_s", T.DoubleType(), False),
+        T.StructField("rows_read", T.LongType()),
+        T.StructField("rows_written", T.LongType()),
+        T.StructField("rows_rejected", T.LongType()),
+        T.StructField("rows_duplicate", T.LongType()),
+        T.StructField("table_versions", T.MapType(T.StringType(), T.LongType())),
+        T.StructField("event_dates", T.ArrayType(T.DateType())),
+        T.StructField("model_version", T.StringType()),
+        T.StructField("message", T.StringType()),
+        T.StructField("details", T.StringType()),
+    ]
+)
+
+
+# What one record of each source entity is.
+RECORD = {
+    "subscribers": "subscriber extract line",
+    "usage": "charging/usage record",
+    "recharges": "top-up, bill or payment",
+    "care_interactions": "care contact",
+    "surveys": "survey answer (CSAT 1-5, NPS 0-10)",
+    "campaign_responses": "contact of a campaign target",
+    "network_cells": "cell per day",
+}
+
+
+def _bronze(entity_name: str) -> TableSpec:
+    entity = ENTITIES[entity_name]
+    return TableSpec(
+        name=f"bronze.{entity.name}",
+        grain=f"one {RECORD[entity.name]} as it arrived, per file and batch (duplicates kept)",
+        key=(),
+        personal_data=PersonalData.RESTRICTED if entity.has_msisdn else PersonalData.NONE,
+        partition_by=("_file_date",),
+        date_column="_file_date",
+        subscriber_column="msisdn" if entity.has_msisdn else None,
+    )
+
+
+def _silver(entity_name: str) -> TableSpec:
+    entity = ENTITIES[entity_name]
+    history = entity.name == "subscribers"
+    schema = silver_schema(entity)
+    if history:
+        schema = T.StructType(
+            [
+                *schema.fields,
+                T.StructField("valid_from", T.DateType()),
+                T.StructField("valid_to", T.DateType()),
+                T.StructField("is_current", T.BooleanType()),
+            ]
+        )
+    return TableSpec(
+        name=f"silver.{entity.name}",
+        grain="one subscriber per validity period" if history else f"one {RECORD[entity.name]}, latest arrival",
+        key=("subscriber_key", "valid_from") if history else tuple(silver_key(entity)),
+        personal_data=PersonalData.PSEUDONYMIZED if entity.has_msisdn else PersonalData.NONE,
+        partition_by=() if history else ("event_date",),
+        date_column=None if history else "event_date",
+        subscriber_column="subscriber_key" if entity.has_msisdn else None,
+        schema=schema,
+    )
+
+
+def _per_subscriber(name: str, grain: str, key: tuple[str, ...], date_column: str) -> TableSpec:
+    """A gold table keyed by subscriber, partitioned by its date."""
+    return TableSpec(
+        name=name,
+        grain=grain,
+        key=key,
+        personal_data=PersonalData.PSEUDONYMIZED,
+        partition_by=(date_column,),
+        date_column=date_column,
+        subscriber_column="subscriber_key",
+    )
+
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in [
+        *[_bronze(name) for name in ENTITIES],
+        TableSpec(
+            name="bronze.ingested_files",
+            grain="one landing file taken, per batch",
+            key=("entity", "_source_file", "_batch_id"),
+            personal_data=PersonalData.NONE,
+            date_column="_file_date",
+            schema=INGESTED_FILES_SCHEMA,
+        ),
+        *[_silver(name) for name in ENTITIES],
+        TableSpec(
+            name="silver.subscriber_contacts",
+            grain="one subscriber: the raw number and name, for delivery at publish time only",
+            key=("subscriber_key",),
+            personal_data=PersonalData.RESTRICTED,
+            subscriber_column="subscriber_key",
+        ),
+        TableSpec(
+            name="silver.quarantine",
+            grain="one rejected row, as it arrived, with the rule it broke (duplicates kept)",
+            key=(),
+            personal_data=PersonalData.RESTRICTED,
+            partition_by=("entity", "_file_date"),
+            date_column="_file_date",
+        ),
+        _per_subscriber(
+            "gold.subscriber_daily", "one subscriber per day with any activity", ("subscriber_key", "date"), "date"
+        ),
+        TableSpec(
+            name="gold.subscriber_daily_builds",
+            grain="one day of gold.subscriber_daily: the silver files it was built from",
+            key=("date",),
+            personal_data=PersonalData.NONE,
+            date_column="date",
+            schema=DAILY_BUILDS_SCHEMA,
+        ),
+        _per_subscriber(
+            "gold.features",
+            "one subscriber in the base per snapshot date (point in time)",
+            ("subscriber_key", "snapshot_date"),
+            "snapshot_date",
+        ),
+        _per_subscriber(
+            "gold.churn_labels",
+            "one subscriber in the base per snapshot date and horizon",
+            ("subscriber_key", "snapshot_date", "horizon_days"),
+            "snapshot_date",
+        ),
+        TableSpec(
+            name="gold.kpis",
+            grain="one KPI per period, dimension value and breakdown",
+            key=("period", "period_start", "dimension", "dimension_value", "kpi", "breakdown"),
+            personal_data=PersonalData.NONE,
+            date_column="period_start",
+        ),
+        TableSpec(
+            name="gold.cohort_retention",
+            grain="one activation-month cohort per months since activation, as of a date",
+            key=("as_of_date", "cohort_month", "months_since_activation"),
+            personal_data=PersonalData.NONE,
+            date_column="as_of_date",
+        ),
+        TableSpec(
+            name="gold.run_log",
+            grain="one job run",
+            key=("run_id",),
+            personal_data=PersonalData.NONE,
+            schema=RUN_LOG_SCHEMA,
+        ),
+    ]
+}
+
+
+def spec(name: str) -> TableSpec:
+    """The declaration of table ``name`` (``"<layer>.<table>"``)."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise UnknownTableError(
+            f"no table {name!r} in the catalog (crmlake.catalog.registry); known: {', '.join(sorted(TABLES))}"
+        ) from None
+
+
+def holding_subscribers() -> list[TableSpec]:
+    """Tables that hold a subscriber, with the column that names them (for erasure)."""
+    return [s for s in TABLES.values() if s.subscriber_column]
+
+
+def markdown() -> str:
+    """The table map in the README (``python -m crmlake.catalog.registry`` prints it; a test
+    keeps the README equal to it)."""
+
+    def cols(names) -> str:
+        return ", ".join(f"`{n}`" for n in names) or "—"
+
+    lines = [
+        "| table | grain | key | partitioned by | personal data |",
+        "|---|---|---|---|---|",
+    ]
+    for table in TABLES.values():
+        lines.append(
+            f"| `{table.name}` | {table.grain} | {cols(table.key)} | {cols(table.partition_by)} "
+            f"| {table.personal_data.value} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown())
