@@ -1,0 +1,202 @@
+"""Lifetime-value models fitted by maximum likelihood on compressed sufficient statistics.
+
+* BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way") for the number of
+  repeat transactions of a non-contractual customer, from (x, t_x, T): repeat transactions, time
+  of the last one, and age, all in one time unit (``age`` stands for the papers' T in code).
+* Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV") for the mean value of a customer's
+  transactions, from (x, m̄) over customers with repeat transactions.
+* Shifted-beta-geometric (Fader & Hardie 2007, "How to project customer retention") for
+  contract renewals of a cohort, from the number of customers lost in each period and the number
+  still active; with the discounted expected residual lifetime (Fader & Hardie 2010).
+
+Customers who share the same statistics contribute the same likelihood term, so the fits take
+the distinct combinations with their counts (``weights``): at operator scale the problem the
+optimizer sees is the number of distinct (x, t_x, T), not the number of customers. Everything
+here is numpy/scipy on those small arrays; the statistics are computed, and the predictions
+scored, on Spark (:mod:`crmlake.gold.clv`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+BGNBD_PARAMS = ("r", "alpha", "a", "b")
+GAMMA_GAMMA_PARAMS = ("p", "q", "gamma")
+SBG_PARAMS = ("alpha", "beta")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One fitted model: its parameters, the maximized log-likelihood (weighted sum over every
+    customer), how many customers it covers, and whether the optimizer converged."""
+
+    model: str
+    params: dict[str, float]
+    log_likelihood: float
+    customers: int
+    converged: bool
+    message: str
+
+
+def _fit(model, names, negative_ll, start, weights, penalty: float, tolerance: float, max_iter: int) -> Fit:
+    """Minimize the weighted negative log-likelihood over log-parameters (all parameters are
+    positive), with an optional ridge penalty on them (``penalty`` × Σ θ²) as lifetimes does."""
+
+    def objective(log_theta):
+        theta = np.exp(log_theta)
+        value = negative_ll(theta)
+        return value + penalty * float(np.sum(theta**2)) if np.isfinite(value) else np.inf
+
+    result = optimize.minimize(
+        objective,
+        np.log(np.asarray(start, dtype=float)),
+        method="Nelder-Mead",
+        options={"xatol": tolerance, "fatol": tolerance, "maxiter": max_iter, "maxfev": max_iter * 2},
+    )
+    # Polish with a quasi-Newton step from the simplex's best point.
+    polished = optimize.minimize(objective, result.x, method="BFGS", options={"gtol": tolerance, "maxiter": max_iter})
+    best = polished if polished.fun <= result.fun else result
+    theta = np.exp(best.x)
+    converged = bool(polished.success or result.success) and np.isfinite(best.fun)
+    return Fit(
+        model=model,
+        params=dict(zip(names, (float(v) for v in theta), strict=True)),
+        log_likelihood=float(-negative_ll(theta)),
+        customers=int(np.sum(weights)),
+        converged=converged,
+        message=str(best.message),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# BG/NBD
+
+
+def bgnbd_log_likelihood(theta, x, t_x, age) -> np.ndarray:
+    """Each customer's BG/NBD log-likelihood (FHL 2005, eq. 6)."""
+    r, alpha, a, b = theta
+    x, t_x, age = (np.asarray(v, dtype=float) for v in (x, t_x, age))
+    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + age)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a4 = np.where(x > 0, np.log(a) - np.log(b + x - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
+    return a1 + a2 + np.logaddexp(a3, a4)
+
+
+def fit_bgnbd(x, t_x, age, weights=None, penalty: float = 0.0, tolerance: float = 1e-10, max_iter: int = 5000) -> Fit:
+    """Fit BG/NBD to (x, t_x, T) (distinct combinations, each with its count in ``weights``)."""
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+
+    def negative_ll(theta):
+        return -float(np.sum(w * bgnbd_log_likelihood(theta, x, t_x, age)))
+
+    return _fit("bgnbd", BGNBD_PARAMS, negative_ll, (1.0, 1.0, 1.0, 1.0), w, penalty, tolerance, max_iter)
+
+
+def bgnbd_probability_alive(params: dict[str, float], x, t_x, age) -> np.ndarray:
+    """P(alive | x, t_x, T) (FHL 2005, eq. 12): 1 for a customer with no repeat transaction."""
+    r, alpha, a, b = (params[k] for k in BGNBD_PARAMS)
+    x, t_x, age = (np.asarray(v, dtype=float) for v in (x, t_x, age))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = np.where(x > 0, a / (b + x - 1) * ((alpha + age) / (alpha + t_x)) ** (r + x), 0.0)
+    return 1.0 / (1.0 + odds)
+
+
+def bgnbd_expected_transactions(params: dict[str, float], t, x, t_x, age) -> np.ndarray:
+    """E[Y(t) | x, t_x, T]: expected transactions in the next ``t`` time units (FHL 2005,
+    eq. 10). Needs the Gaussian hypergeometric function 2F1, which Spark has no built-in for."""
+    r, alpha, a, b = (params[k] for k in BGNBD_PARAMS)
+    x, t_x, age = (np.asarray(v, dtype=float) for v in (x, t_x, age))
+    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + age + t))
+    first = (a + b + x - 1) / (a - 1) * (1 - ((alpha + age) / (alpha + age + t)) ** (r + x) * hyp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = np.where(x > 0, a / (b + x - 1) * ((alpha + age) / (alpha + t_x)) ** (r + x), 0.0)
+    return first / (1 + odds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gamma-Gamma
+
+
+def gamma_gamma_log_likelihood(theta, x, m) -> np.ndarray:
+    """Each customer's Gamma-Gamma log-likelihood of the mean value ``m`` of ``x`` transactions."""
+    p, q, gamma = theta
+    x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    return (
+        special.gammaln(p * x + q)
+        - special.gammaln(p * x)
+        - special.gammaln(q)
+        + q * np.log(gamma)
+        + (p * x - 1) * np.log(m)
+        + p * x * np.log(x)
+        - (p * x + q) * np.log(x * m + gamma)
+    )
+
+
+def fit_gamma_gamma(
+    x, m, weights=None, penalty: float = 0.0, tolerance: float = 1e-10, max_iter: int = 5000
+) -> Fit:
+    """Fit Gamma-Gamma to customers with at least one repeat transaction (x > 0, m > 0)."""
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+
+    def negative_ll(theta):
+        return -float(np.sum(w * gamma_gamma_log_likelihood(theta, x, m)))
+
+    return _fit("gamma_gamma", GAMMA_GAMMA_PARAMS, negative_ll, (1.0, 1.0, 1.0), w, penalty, tolerance, max_iter)
+
+
+def gamma_gamma_expected_value(params: dict[str, float], x, m) -> np.ndarray:
+    """E[M | x, m̄] (FHL 2005b, eq. 5): the population mean shrunk towards the customer's own."""
+    p, q, gamma = (params[k] for k in GAMMA_GAMMA_PARAMS)
+    x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    return (gamma + x * m) * p / (p * x + q - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# shifted-beta-geometric
+
+
+def sbg_churn_probabilities(alpha: float, beta: float, periods: int) -> np.ndarray:
+    """P(T = t), t = 1..periods: the chance a customer's contract ends in period t (FH 2007,
+    eq. 7, by its recursion)."""
+    probs = np.empty(periods)
+    probs[0] = alpha / (alpha + beta)
+    for t in range(2, periods + 1):
+        probs[t - 1] = probs[t - 2] * (beta + t - 2) / (alpha + beta + t - 1)
+    return probs
+
+
+def sbg_survival(alpha: float, beta: float, periods: int) -> np.ndarray:
+    """S(t), t = 0..periods: the share of a cohort still active after t periods."""
+    return np.concatenate([[1.0], 1.0 - np.cumsum(sbg_churn_probabilities(alpha, beta, periods))])
+
+
+def fit_sbg(lost, active: float, penalty: float = 0.0, tolerance: float = 1e-12, max_iter: int = 5000) -> Fit:
+    """Fit sBG to a cohort: ``lost[t-1]`` customers ended in period t (t = 1..n) and ``active``
+    are still active after period n (FH 2007, eq. 8)."""
+    lost = np.asarray(lost, dtype=float)
+    n = len(lost)
+
+    def negative_ll(theta):
+        alpha, beta = theta
+        probs = sbg_churn_probabilities(alpha, beta, n)
+        survive = 1.0 - probs.sum()
+        if np.any(probs <= 0) or survive <= 0:
+            return np.inf
+        return -float(np.sum(lost * np.log(probs)) + active * np.log(survive))
+
+    weights = np.append(lost, active)
+    return _fit("sbg", SBG_PARAMS, negative_ll, (1.0, 1.0), weights, penalty, tolerance, max_iter)
+
+
+def sbg_derl(alpha: float, beta: float, renewals: np.ndarray | int, discount: float) -> np.ndarray:
+    """Discounted expected residual lifetime, in periods, of a customer who has made ``renewals``
+    renewals (is in period n = renewals + 1), at discount rate ``discount`` per period (Fader &
+    Hardie 2010, eq. 6): (β+n−1)/(α+β+n−1) · 2F1(1, β+n; α+β+n; 1/(1+d)). The period now under
+    way is paid already; the sum runs over the periods to come."""
+    n = np.asarray(renewals, dtype=float) + 1
+    return (beta + n - 1) / (alpha + beta + n - 1) * special.hyp2f1(1, beta + n, alpha + beta + n, 1 / (1 + discount))
