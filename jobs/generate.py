@@ -46,7 +46,7 @@ def overrides(args: argparse.Namespace) -> dict:
 def generate(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunRecord) -> None:
     gen = cfg["generate"]
     record.run_date = dt.date.fromisoformat(str(gen["start"]))
-    counts = generate_operator(spark, cfg.root, gen, cfg["identity"])
+    counts = generate_operator(spark, cfg.root, cfg.settings.generate, cfg.settings.identity)
     record.rows_written = int(sum(counts.values()))
     record.details = {"counts": counts, **{k: gen[k] for k in ("subscribers", "start", "days", "seed", "bad_rate")}}
 

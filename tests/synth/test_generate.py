@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from crmlake.contracts.entities import ENTITIES
+from crmlake.core.config import GenerateConfig
 from crmlake.core.errors import ConfigError
 from crmlake.silver.identity import normalize_msisdn
 from crmlake.synth.draws import _u
@@ -58,7 +59,13 @@ def runs(spark, base_cfg, tmp_path_factory):
     roots = {name: tmp_path_factory.mktemp(f"operator_{name}") for name in settings}
     with ThreadPoolExecutor(max_workers=len(settings)) as pool:
         futures = {
-            name: pool.submit(generate_operator, spark, str(roots[name]), _gen(base_cfg, s), base_cfg["identity"])
+            name: pool.submit(
+                generate_operator,
+                spark,
+                str(roots[name]),
+                GenerateConfig.model_validate(_gen(base_cfg, s)),
+                base_cfg.settings.identity,
+            )
             for name, s in settings.items()
         }
         return {name: (roots[name], future.result()) for name, future in futures.items()}

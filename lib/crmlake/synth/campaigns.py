@@ -8,6 +8,7 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from crmlake.core.config import IdentityConfig
 from crmlake.synth.draws import _bool_str, _case, _date_str, _hour_sec, _key, _lit, _money, _ts_str, _u, _x
 from crmlake.synth.msisdn import _e164, _msisdn_as_exported
 from crmlake.synth.params import (
@@ -69,7 +70,7 @@ def campaign_assignments_df(subs_df: DataFrame, campaigns_df: DataFrame, p: GenP
     )  # fmt: skip
 
 
-def campaign_responses_df(assignments_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
+def campaign_responses_df(assignments_df: DataFrame, p: GenParams, ident: IdentityConfig) -> DataFrame:
     """One row per contacted (treatment) line; control lines are only in the truth."""
     df = assignments_df.where("group = 'treatment'").withColumns({
         "date": _x(_date_str(p, "campaign_day")),

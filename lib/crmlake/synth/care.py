@@ -6,6 +6,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from crmlake.core.config import IdentityConfig
 from crmlake.synth.draws import (
     _at,
     _case,
@@ -67,7 +68,7 @@ from crmlake.synth.params import (
 )
 
 
-def care_df(sub_days_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
+def care_df(sub_days_df: DataFrame, p: GenParams, ident: IdentityConfig) -> DataFrame:
     """Customer-care contacts (good rows, typed for JSON). Contacts rise with complaint
     propensity, after a poor network day in the home cell and as churn approaches."""
     rate = (
@@ -132,7 +133,7 @@ def care_df(sub_days_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
     ).withColumn("key", F.col("interaction_id"))  # fmt: skip
 
 
-def surveys_df(care_good_df: DataFrame, subs_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
+def surveys_df(care_good_df: DataFrame, subs_df: DataFrame, p: GenParams, ident: IdentityConfig) -> DataFrame:
     """CSAT (1-5) after some contacts, higher when resolved; relational NPS (0-10) for a sample
     of lines, lower for a poor home cell, complaint-prone lines and lines about to churn."""
     delay = f"{CSAT_DELAY_S[0]} + {_int_below('rk', 'csat_delay', CSAT_DELAY_S[1] - CSAT_DELAY_S[0])}"

@@ -8,6 +8,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crmlake.core.config import IdentityConfig
 from crmlake.synth.draws import Sql, _date_str, _int_below, _lit, _money, _pick, _sql, _ts_str, _u, _x
 from crmlake.synth.msisdn import _invalid_msisdn, _odd_msisdn, _unknown_msisdn
 from crmlake.synth.params import (
@@ -27,7 +28,7 @@ from crmlake.synth.writers import _hadoop_fs, _part_files
 # --- bad records ------------------------------------------------------------------------------------
 
 
-def _msisdn_overrides(ident: dict) -> dict[str, dict[str, Sql]]:
+def _msisdn_overrides(ident: IdentityConfig) -> dict[str, dict[str, Sql]]:
     """Bad numbers, from the national number ``nat`` and the row key ``rk``."""
     return {
         "odd_msisdn_format": {"msisdn": _odd_msisdn("nat", _u("rk", "odd_msisdn"), ident)},
@@ -89,7 +90,7 @@ def _apply_overrides(df: DataFrame, overrides: dict[str, dict[str, Sql]]) -> Dat
 # --- overrides per entity ------------------------------------------------------------------------
 
 
-def _usage_overrides(p: GenParams, ident: dict) -> dict[str, dict[str, Sql]]:
+def _usage_overrides(p: GenParams, ident: IdentityConfig) -> dict[str, dict[str, Sql]]:
     third = _u("rk", "variant")
     return {
         **_msisdn_overrides(ident),
@@ -110,7 +111,7 @@ def _usage_overrides(p: GenParams, ident: dict) -> dict[str, dict[str, Sql]]:
     }  # fmt: skip
 
 
-def _subscriber_overrides(p: GenParams, ident: dict) -> dict[str, dict[str, Sql]]:
+def _subscriber_overrides(p: GenParams, ident: IdentityConfig) -> dict[str, dict[str, Sql]]:
     half = f"{_u('rk', 'variant')} < 0.5D"
     msisdn = _msisdn_overrides(ident)
     return {
@@ -131,7 +132,7 @@ def _subscriber_overrides(p: GenParams, ident: dict) -> dict[str, dict[str, Sql]
     }  # fmt: skip
 
 
-def _recharge_overrides(p: GenParams, ident: dict) -> dict[str, dict[str, Sql]]:
+def _recharge_overrides(p: GenParams, ident: IdentityConfig) -> dict[str, dict[str, Sql]]:
     half = f"{_u('rk', 'variant')} < 0.5D"
     return {
         **_msisdn_overrides(ident),
@@ -146,7 +147,7 @@ def _recharge_overrides(p: GenParams, ident: dict) -> dict[str, dict[str, Sql]]:
     }  # fmt: skip
 
 
-def _json_overrides(ident: dict, p: GenParams, key: str, time: str, enum: tuple[str, str],
+def _json_overrides(ident: IdentityConfig, p: GenParams, key: str, time: str, enum: tuple[str, str],
                     negative: str, text: str) -> dict[str, dict[str, Sql]]:  # fmt: skip
     """The bad-record kinds of a JSON entity (wrong_type and malformed_line are in the line)."""
     return {
@@ -159,7 +160,7 @@ def _json_overrides(ident: dict, p: GenParams, key: str, time: str, enum: tuple[
     }
 
 
-def _campaign_overrides(p: GenParams, ident: dict) -> dict[str, dict[str, Sql]]:
+def _campaign_overrides(p: GenParams, ident: IdentityConfig) -> dict[str, dict[str, Sql]]:
     half = f"{_u('rk', 'variant')} < 0.5D"
     return {
         **_msisdn_overrides(ident),

@@ -8,6 +8,7 @@ import math
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crmlake.core.config import IdentityConfig
 from crmlake.synth.draws import _case, _date_str, _hour_sec, _int_below, _key, _money, _pick, _ts_str, _u, _x
 from crmlake.synth.msisdn import _msisdn_as_exported
 from crmlake.synth.params import (
@@ -35,7 +36,7 @@ from crmlake.synth.params import (
 
 
 def recharges_df(spark: SparkSession, subs_df: DataFrame, sub_days_df: DataFrame, p: GenParams,
-                 ident: dict) -> DataFrame:  # fmt: skip
+                 ident: IdentityConfig) -> DataFrame:  # fmt: skip
     """Prepaid top-ups (the more a line spends the more often, so they fade before churn),
     postpaid bills on the line's cycle day and their payments (on time, late, or never)."""
     usual_spend = f"intensity * {p.events_per_day * AVG_PREPAID_SPEND_PER_EVENT * TOPUP_DAYS_OF_SPEND!r}D"

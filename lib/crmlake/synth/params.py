@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from crmlake.core.config import GenerateConfig
 from crmlake.core.errors import ConfigError
 
 # fmt: off
@@ -342,6 +343,12 @@ class GenParams:
     uplift_mix: dict[str, float]
     rescue_rate: float
     backlash_rate: float
+
+    @classmethod
+    def from_settings(cls, gen: GenerateConfig) -> GenParams:
+        """From the validated ``generate`` section (plus the checks that need the operator's
+        own constants: number capacity, regions)."""
+        return cls.from_config(gen.model_dump())
 
     @classmethod
     def from_config(cls, gen: dict[str, Any]) -> GenParams:

@@ -14,6 +14,7 @@ import math
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crmlake.core.config import IdentityConfig
 from crmlake.synth.draws import (
     Sql,
     _at,
@@ -344,7 +345,7 @@ def subscriber_days_df(subs_df: DataFrame, days_df: DataFrame, p: GenParams) -> 
 # --- subscribers extract ----------------------------------------------------------------------------
 
 
-def subscriber_extract_df(subs_df: DataFrame, days_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
+def subscriber_extract_df(subs_df: DataFrame, days_df: DataFrame, p: GenParams, ident: IdentityConfig) -> DataFrame:
     """The daily full extract: every line activated on or before the day, with its status and
     attributes as of that day. The contract's fields as strings plus row bookkeeping."""
     df = subs_df.crossJoin(F.broadcast(days_df)).where("activation_day <= day")

@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.contracts.entities import ENTITIES
+from crmlake.core.config import GenerateConfig, IdentityConfig
 from crmlake.core.log import log, stage
 from crmlake.synth.campaigns import CAMPAIGN_SCHEMA, campaign_assignments_df, campaign_plan, campaign_responses_df
 from crmlake.synth.care import care_df, surveys_df
@@ -106,16 +107,18 @@ def _observed(df: DataFrame) -> tuple[DataFrame, Observation]:
     return df.observe(observation, F.count(F.lit(1)).alias("rows")), observation
 
 
-def generate_operator(spark: SparkSession, root: str, gen: dict, identity: dict) -> dict[str, int]:
+def generate_operator(
+    spark: SparkSession, root: str, gen: GenerateConfig, identity: IdentityConfig
+) -> dict[str, int]:
     """Writes a synthetic operator's landing files and ground truth under ``root``.
 
-    ``gen`` is the ``generate`` config section, ``identity`` the ``identity`` section (country
-    code and prefixes that format the numbers). Landing files go to
+    ``gen`` is the validated ``generate`` config section, ``identity`` the ``identity`` section
+    (country code and prefixes that format the numbers). Landing files go to
     ``<root>/landing/<entity>/date=YYYY-MM-DD/`` (the arrival date), truth tables (Parquet) to
     ``<root>/truth/{subscribers,campaign_assignments,bad_records}``. Returns the number of rows
     written per entity, counted while the files are written.
     """
-    p = GenParams.from_config(gen)
+    p = GenParams.from_settings(gen)
     log("generate: started", subscribers=p.subscribers, start=str(p.start), days=p.days,
         seed=p.seed, bad_rate=p.bad_rate)  # fmt: skip
     cached: list[DataFrame] = []
@@ -136,7 +139,7 @@ def generate_operator(spark: SparkSession, root: str, gen: dict, identity: dict)
 
 
 def _generate(
-    spark: SparkSession, p: GenParams, root: str, identity: dict, keep: Callable[[DataFrame], DataFrame]
+    spark: SparkSession, p: GenParams, root: str, identity: IdentityConfig, keep: Callable[[DataFrame], DataFrame]
 ) -> dict[str, int]:
     landing, truth = f"{root}/landing", f"{root}/truth"
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from crmlake.core.config import IdentityConfig
 from crmlake.synth.draws import (
     _bool_str,
     _case,
@@ -94,7 +95,7 @@ def usage_arrivals_df(sub_days_df: DataFrame, p: GenParams, partitioned: bool = 
     return arrivals.repartition(tasks, "file_day", _x(f"pmod(sub_id, {files})")) if partitioned else arrivals
 
 
-def usage_df(sub_days_df: DataFrame, p: GenParams, ident: dict, partitioned: bool = True) -> DataFrame:
+def usage_df(sub_days_df: DataFrame, p: GenParams, ident: IdentityConfig, partitioned: bool = True) -> DataFrame:
     """All usage records with bad ones injected and their CSV ``line``, partitioned for writing
     (see :func:`usage_arrivals_df`) unless ``partitioned`` is false."""
     rows = usage_events_df(usage_arrivals_df(sub_days_df, p, partitioned), p, ident)
@@ -102,7 +103,7 @@ def usage_df(sub_days_df: DataFrame, p: GenParams, ident: dict, partitioned: boo
     return _with_csv_line(rows, "usage", text_columns=())
 
 
-def usage_events_df(base_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
+def usage_events_df(base_df: DataFrame, p: GenParams, ident: IdentityConfig) -> DataFrame:
     """Explodes subscriber-day rows into their usage records ``lo..hi`` (sequence numbers ``seq``).
     Returns the contract's fields as strings plus ``date`` (file date), ``rk`` (the record's
     random key), ``key`` (record_id), ``nat`` and the sort columns sub_id, day, seq."""

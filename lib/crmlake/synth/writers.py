@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.contracts.entities import ENTITIES
+from crmlake.core.config import IdentityConfig
 from crmlake.synth.draws import _at, _date, _int_below, _x
 from crmlake.synth.msisdn import _e164
 from crmlake.synth.params import CHURN_CAUSES, MALFORMED_VARIANTS, GenParams
@@ -141,7 +142,7 @@ def _write_network_cells(spark: SparkSession, df: DataFrame, path: str) -> None:
 # --- truth ------------------------------------------------------------------------------------------------
 
 
-def _truth_subscribers(subs_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
+def _truth_subscribers(subs_df: DataFrame, p: GenParams, ident: IdentityConfig) -> DataFrame:
     def date(day: str) -> Column:
         return _x(_date(p, day))
 
@@ -164,7 +165,7 @@ def _truth_subscribers(subs_df: DataFrame, p: GenParams, ident: dict) -> DataFra
     )  # fmt: skip
 
 
-def _truth_assignments(assignments_df: DataFrame, p: GenParams, ident: dict) -> DataFrame:
+def _truth_assignments(assignments_df: DataFrame, p: GenParams, ident: IdentityConfig) -> DataFrame:
     return assignments_df.select(
         "campaign_id",
         _x(_date(p, "campaign_day")).alias("campaign_date"),
