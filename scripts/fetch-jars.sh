@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resolve Delta's JVM artifact with Maven and keep only the jars Spark does not already ship, for
 # machines where Spark's own resolver cannot reach the repository (and for spark-submit --jars).
-# The coordinate is derived from the installed pyspark and delta-spark (crmlake.session), the
+# The coordinate is derived from the installed pyspark and delta-spark (crmlake.core.session), the
 # same way the session derives it, so the two cannot disagree.
 #   scripts/fetch-jars.sh [DIR]      (default: .jars in the repository; its old jars are replaced)
 set -euo pipefail

@@ -50,11 +50,11 @@ ensure_venv() {
 }
 
 ensure_delta_jars() {
-  # Delta's JVM jars for exactly the installed pyspark + delta-spark (crmlake.session derives the
+  # Delta's JVM jars for exactly the installed pyspark + delta-spark (crmlake.core.session derives the
   # coordinate), resolved with Maven into .jars/. Spark's own resolver is not used here: it pulls
   # Delta's transitive jars that Spark already ships, and fails where one of them is not served.
   local jar
-  jar="$("$VENV/bin/python" -c 'from crmlake.session import DeltaPin; print(DeltaPin.installed().jar_name)')"
+  jar="$("$VENV/bin/python" -c 'from crmlake.core.session import DeltaPin; print(DeltaPin.installed().jar_name)')"
   if [ -f "$REPO/.jars/$jar" ]; then return; fi
   if ! command -v mvn >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
