@@ -249,8 +249,9 @@ _PARTITION = re.compile(r"event_date=(\d{4}-\d{2}-\d{2})/([^/]+)$")
 def source_fingerprints(spark: SparkSession, root: str, days: list[dt.date]) -> dict[dt.date, str]:
     """Per day, a hash of the names of the silver data files holding that day's partitions.
 
-    Uses only the Delta log (``inputFiles`` lists the current snapshot's files without reading
-    them), so checking 90 days costs a few metadata reads, not a scan.
+    The file lists come from the catalog (:func:`crmlake.catalog.tables.input_files`, the current
+    snapshot's files of those partitions, from the table's log without reading data), so
+    checking 90 days costs a few metadata reads, not a scan.
     """
     wanted = {d.isoformat() for d in days}
     files: dict[str, list[str]] = defaultdict(list)
