@@ -212,6 +212,64 @@ class GenerateConfig(Section):
         return self
 
 
+class MlflowConfig(Section):
+    # "" = a SQLite file beside the tables (<root>/mlflow/mlflow.db), unless MLFLOW_TRACKING_URI is set.
+    tracking_uri: StrictStr = ""
+    experiment_prefix: Annotated[str, Field(strict=True, min_length=1)] = "crmlake"
+
+
+TableFormat = Literal["csv", "parquet", "delta"]
+ColumnName = Annotated[str, Field(strict=True, min_length=1)]
+
+
+class ClvTransactions(Section):
+    """Bring-your-own transactions: one row per purchase (top-up, order, payment)."""
+
+    path: Annotated[str, Field(strict=True, min_length=1)]
+    format: TableFormat = "csv"
+    customer: ColumnName = "customer_id"
+    time: ColumnName = "date"
+    amount: ColumnName = "amount"
+    time_format: StrictStr = ""  # a Spark datetime pattern where the column is text in another form
+
+
+class ClvSubscriptions(Section):
+    """Bring-your-own contracts: one row per customer with its start and (empty while active) end."""
+
+    path: Annotated[str, Field(strict=True, min_length=1)]
+    format: TableFormat = "csv"
+    customer: ColumnName = "customer_id"
+    cohort: StrictStr = ""  # "" = one cohort of everybody
+    start: ColumnName = "start"
+    end: ColumnName = "end"
+    amount: StrictStr = ""  # revenue per contract period, "" = none (CLV then left unknown)
+    time_format: StrictStr = ""
+
+
+class ClvConfig(Section):
+    transactions: ClvTransactions | None = None
+    subscriptions: ClvSubscriptions | None = None
+    time_unit: Literal["day", "week", "month"] = "week"
+    # Purchases on the same day are one transaction ("day", as the papers' data), or all those in
+    # the same time unit ("unit"); recency and age are in time units either way.
+    merge: Literal["day", "unit"] = "day"
+    period: Literal["month", "year"] = "month"
+    # The operator's own postpaid lines: acquisition cohorts by activation month, quarter or year.
+    cohort_by: Literal["month", "quarter", "year"] = "year"
+    min_group_customers: PositiveInt = 30
+    discount_rate_annual: Annotated[float, Field(strict=True, ge=0.0, le=5.0)] = 0.10
+    margin: Share = 1.0
+    horizons_days: Annotated[tuple[Days, ...], Field(min_length=1), Unique] = (90, 365)
+    clv_months: Annotated[tuple[Annotated[int, Field(strict=True, ge=1, le=600)], ...], Field(min_length=1), Unique] = (
+        12,
+        36,
+    )
+    penalty: Annotated[float, Field(strict=True, ge=0.0)] = 0.0
+    tolerance: Annotated[float, Field(strict=True, gt=0.0, le=1e-2)] = 1e-10
+    max_iter: PositiveInt = 5000
+    frequency_buckets: Annotated[tuple[NonNegativeInt, ...], Field(min_length=1), Increasing] = (0, 1, 2, 3, 5, 10)
+
+
 class Settings(Section):
     root: StrictStr
     env: StrictStr
@@ -223,6 +281,8 @@ class Settings(Section):
     labels: LabelsConfig
     kpis: KpisConfig
     generate: GenerateConfig
+    clv: ClvConfig = ClvConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
 
 class Config(dict):
