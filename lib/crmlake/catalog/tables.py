@@ -91,6 +91,24 @@ def sql_literal(value) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def read_external(spark: SparkSession, path: str, fmt: str) -> DataFrame:
+    """A table that is not crmlake's own (a team's transactions, a data set): a CSV file or
+    folder (header row, every column read as text for the caller to parse and name what fails),
+    Parquet, or a Delta table, by path. Raises :class:`UnreadableFileError` naming the path when
+    nothing is there."""
+    from crmlake.core.errors import UnreadableFileError
+
+    local = not URI.match(path) or path.startswith("file:")
+    if local and not Path(path.removeprefix("file:")).exists():
+        raise UnreadableFileError(f"{path}: no such file or folder")
+    if fmt == "delta" and not DeltaTable.isDeltaTable(spark, path):
+        raise UnreadableFileError(f"{path}: not a Delta table (no _delta_log)")
+    if fmt == "csv":
+        # Records may hold quoted newlines (RFC 4180).
+        return spark.read.option("header", True).option("multiLine", True).option("escape", '"').csv(path)
+    return spark.read.format(fmt).load(path)
+
+
 def where(alias: str | None = None, **equals) -> str:
     """``col = v AND col IN (…)``: a list (or set, tuple) of values becomes ``IN``; ``alias``
     prefixes every column (``t.`` in a MERGE condition)."""

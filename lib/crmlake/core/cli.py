@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-JOBS = ("generate", "ingest", "features", "kpis")
+JOBS = ("generate", "ingest", "features", "kpis", "clv")
 
 
 def _job_module(name: str):

@@ -59,3 +59,10 @@ class ReconciliationError(CrmlakeError):
     """Counts do not add up: read != accepted + quarantined + duplicates. The run wrote nothing."""
 
     exit_code = 6
+
+
+class BadValuesError(CrmlakeError):
+    """Rows of an input whose values cannot be read as their column requires (names the file,
+    column and examples)."""
+
+    exit_code = 4

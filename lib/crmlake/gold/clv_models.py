@@ -118,6 +118,15 @@ def bgnbd_expected_transactions(params: dict[str, float], t, x, t_x, age) -> np.
     return first / (1 + odds)
 
 
+def bgnbd_unconditional_expected(params: dict[str, float], t) -> np.ndarray:
+    """E[X(t)]: repeat transactions a new customer is expected to make in ``t`` time units
+    (FHL 2005, eq. 9), for the population curve of cumulative repeat transactions."""
+    r, alpha, a, b = (params[k] for k in BGNBD_PARAMS)
+    t = np.asarray(t, dtype=float)
+    hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
+    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp)
+
+
 # ---------------------------------------------------------------------------------------------
 # Gamma-Gamma
 
@@ -175,22 +184,37 @@ def sbg_survival(alpha: float, beta: float, periods: int) -> np.ndarray:
     return np.concatenate([[1.0], 1.0 - np.cumsum(sbg_churn_probabilities(alpha, beta, periods))])
 
 
-def fit_sbg(lost, active: float, penalty: float = 0.0, tolerance: float = 1e-12, max_iter: int = 5000) -> Fit:
+def fit_sbg(lost, active, penalty: float = 0.0, tolerance: float = 1e-12, max_iter: int = 5000) -> Fit:
     """Fit sBG to a cohort: ``lost[t-1]`` customers ended in period t (t = 1..n) and ``active``
-    are still active after period n (FH 2007, eq. 8)."""
+    are still active after period n (FH 2007, eq. 8). Where customers joined at different times,
+    ``active`` is a sequence: ``active[k]`` customers are active after k periods (k = 0..), each
+    contributing S(k) — the same likelihood, censored at each customer's own age."""
     lost = np.asarray(lost, dtype=float)
-    n = len(lost)
+    if np.ndim(active) == 0:
+        censored = np.zeros(len(lost) + 1)
+        censored[len(lost)] = float(active)
+    else:
+        censored = np.asarray(active, dtype=float)
+    n = max(len(lost), len(censored) - 1, 1)
 
     def negative_ll(theta):
         alpha, beta = theta
         probs = sbg_churn_probabilities(alpha, beta, n)
-        survive = 1.0 - probs.sum()
-        if np.any(probs <= 0) or survive <= 0:
+        survival = sbg_survival(alpha, beta, n)[: len(censored)]
+        if np.any(probs <= 0) or np.any(survival <= 0):
             return np.inf
-        return -float(np.sum(lost * np.log(probs)) + active * np.log(survive))
+        return -float(np.sum(lost * np.log(probs[: len(lost)])) + np.sum(censored * np.log(survival)))
 
-    weights = np.append(lost, active)
+    weights = np.append(lost, censored)
     return _fit("sbg", SBG_PARAMS, negative_ll, (1.0, 1.0), weights, penalty, tolerance, max_iter)
+
+
+def sbg_retention_path(alpha: float, beta: float, renewals: int, periods: int) -> np.ndarray:
+    """P(T > r + j | T > r), j = 1..periods, for a customer who has made r renewals: the chance
+    of still being a customer after each of the next ``periods`` renewals. Each step renews with
+    probability (β + r + j − 1) / (α + β + r + j − 1) (FH 2007, eq. 5 conditioned on survival)."""
+    j = np.arange(1, periods + 1, dtype=float)
+    return np.cumprod((beta + renewals + j - 1) / (alpha + beta + renewals + j - 1))
 
 
 def sbg_derl(alpha: float, beta: float, renewals: np.ndarray | int, discount: float) -> np.ndarray:
