@@ -92,9 +92,13 @@ def test_cdnow_predictions_equal_lifetimes_on_the_same_statistics(spark, cdnow_r
     bg.params_ = pd.Series(found[("bgnbd", "all")]["params"])
     bg.predict = bg.conditional_expected_number_of_purchases_up_to_time  # what lifetimes' fit() sets
     gg = lifetimes.GammaGammaFitter()
-    gg.params_ = pd.Series({"p": found[("gamma_gamma", "all")]["params"]["p"],
-                            "q": found[("gamma_gamma", "all")]["params"]["q"],
-                            "v": found[("gamma_gamma", "all")]["params"]["gamma"]})
+    gg.params_ = pd.Series(
+        {
+            "p": found[("gamma_gamma", "all")]["params"]["p"],
+            "q": found[("gamma_gamma", "all")]["params"]["q"],
+            "v": found[("gamma_gamma", "all")]["params"]["gamma"],
+        }
+    )
     f, r, t, m = (scored[c] for c in ("frequency", "recency", "age", "monetary_value"))
     np.testing.assert_allclose(scored["probability_alive"], bg.conditional_probability_alive(f, r, t), rtol=1e-9)
     np.testing.assert_allclose(

@@ -42,12 +42,16 @@ class Fit:
 
 
 def _fit(model, names, negative_ll, start, weights, penalty: float, tolerance: float, max_iter: int) -> Fit:
-    """Minimize the weighted negative log-likelihood over log-parameters (all parameters are
-    positive), with an optional ridge penalty on them (``penalty`` × Σ θ²) as lifetimes does."""
+    """Minimize the negative log-likelihood per customer over log-parameters (all parameters are
+    positive), plus an optional ridge penalty ``penalty`` × Σ θ² — lifetimes' ``penalizer_coef``,
+    on the same per-customer scale. Converged: the simplex or the quasi-Newton polish says so, or
+    the gradient per customer at the optimum is below √tolerance (a large sum's rounding noise
+    can keep both from claiming it)."""
+    total = float(np.sum(weights))
 
     def objective(log_theta):
         theta = np.exp(log_theta)
-        value = negative_ll(theta)
+        value = negative_ll(theta) / total
         return value + penalty * float(np.sum(theta**2)) if np.isfinite(value) else np.inf
 
     result = optimize.minimize(
@@ -60,12 +64,15 @@ def _fit(model, names, negative_ll, start, weights, penalty: float, tolerance: f
     polished = optimize.minimize(objective, result.x, method="BFGS", options={"gtol": tolerance, "maxiter": max_iter})
     best = polished if polished.fun <= result.fun else result
     theta = np.exp(best.x)
-    converged = bool(polished.success or result.success) and np.isfinite(best.fun)
+    step = 1e-6
+    gradient = [(objective(best.x + step * e) - objective(best.x - step * e)) / (2 * step) for e in np.eye(len(best.x))]
+    flat = bool(np.all(np.isfinite(gradient))) and float(np.max(np.abs(gradient))) < max(np.sqrt(tolerance), 1e-6)
+    converged = bool(polished.success or result.success or flat) and bool(np.isfinite(best.fun))
     return Fit(
         model=model,
         params=dict(zip(names, (float(v) for v in theta), strict=True)),
         log_likelihood=float(-negative_ll(theta)),
-        customers=int(np.sum(weights)),
+        customers=int(round(total)),
         converged=converged,
         message=str(best.message),
     )
@@ -146,16 +153,21 @@ def gamma_gamma_log_likelihood(theta, x, m) -> np.ndarray:
     )
 
 
-def fit_gamma_gamma(
-    x, m, weights=None, penalty: float = 0.0, tolerance: float = 1e-10, max_iter: int = 5000
-) -> Fit:
+def fit_gamma_gamma(x, m, weights=None, penalty: float = 0.0, tolerance: float = 1e-10, max_iter: int = 5000) -> Fit:
     """Fit Gamma-Gamma to customers with at least one repeat transaction (x > 0, m > 0)."""
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
 
     def negative_ll(theta):
         return -float(np.sum(w * gamma_gamma_log_likelihood(theta, x, m)))
 
-    return _fit("gamma_gamma", GAMMA_GAMMA_PARAMS, negative_ll, (1.0, 1.0, 1.0), w, penalty, tolerance, max_iter)
+    # The likelihood has a long ridge (p → ∞, γ → 0) on which a start at (1, 1, 1) can get lost:
+    # also start where the population mean p·γ/(q−1) equals the observed mean, keep the better.
+    mean = float(np.average(np.asarray(m, dtype=float), weights=w))
+    fits = [
+        _fit("gamma_gamma", GAMMA_GAMMA_PARAMS, negative_ll, start, w, penalty, tolerance, max_iter)
+        for start in ((1.0, 1.0, 1.0), (5.0, 3.0, max(mean, 1e-6) * 2.0 / 5.0))
+    ]
+    return max(fits, key=lambda f: (f.converged, f.log_likelihood))
 
 
 def gamma_gamma_expected_value(params: dict[str, float], x, m) -> np.ndarray:
@@ -224,3 +236,41 @@ def sbg_derl(alpha: float, beta: float, renewals: np.ndarray | int, discount: fl
     way is paid already; the sum runs over the periods to come."""
     n = np.asarray(renewals, dtype=float) + 1
     return (beta + n - 1) / (alpha + beta + n - 1) * special.hyp2f1(1, beta + n, alpha + beta + n, 1 / (1 + discount))
+
+
+def standard_errors(negative_ll, theta) -> np.ndarray:
+    """Asymptotic standard errors of a maximum-likelihood estimate: the square roots of the
+    diagonal of the inverse observed information (the Hessian of the negative log-likelihood at
+    ``theta``, by central differences with steps relative to each parameter)."""
+    theta = np.asarray(theta, dtype=float)
+    k = len(theta)
+    h = 1e-4 * np.maximum(np.abs(theta), 1e-3)
+    hessian = np.empty((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            shifted = []
+            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                point = theta.copy()
+                point[i] += si * h[i]
+                point[j] += sj * h[j]
+                shifted.append(negative_ll(point))
+            hessian[i, j] = hessian[j, i] = (shifted[0] - shifted[1] - shifted[2] + shifted[3]) / (4 * h[i] * h[j])
+    return np.sqrt(np.diag(np.linalg.inv(hessian)))
+
+
+def bgnbd_standard_errors(params: dict[str, float], x, t_x, age, weights=None) -> dict[str, float]:
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    errors = standard_errors(
+        lambda theta: -float(np.sum(w * bgnbd_log_likelihood(theta, x, t_x, age))),
+        [params[k] for k in BGNBD_PARAMS],
+    )
+    return dict(zip(BGNBD_PARAMS, (float(e) for e in errors), strict=True))
+
+
+def gamma_gamma_standard_errors(params: dict[str, float], x, m, weights=None) -> dict[str, float]:
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    errors = standard_errors(
+        lambda theta: -float(np.sum(w * gamma_gamma_log_likelihood(theta, x, m))),
+        [params[k] for k in GAMMA_GAMMA_PARAMS],
+    )
+    return dict(zip(GAMMA_GAMMA_PARAMS, (float(e) for e in errors), strict=True))
