@@ -53,3 +53,21 @@ def test_sbg_recovers_simulated_cohorts(alpha, beta):
     )
     assert fit.converged
     within(fit, (alpha, beta), errors, clv_models.SBG_PARAMS)
+
+
+def test_sbg_with_customers_seen_only_after_some_renewals_recovers_the_cohort():
+    """An operator's first extract holds only the lines still there: a cohort seen from its
+    third renewal on. Conditioning on survival to entry recovers the parameters; reading the
+    survivors as the whole cohort does not."""
+    alpha, beta, seen_from = 0.704, 1.182, 3
+    rng = np.random.default_rng(11)
+    lifetime = rng.geometric(rng.beta(alpha, beta, 200_000))
+    seen = lifetime > seen_from  # lost before the data began: never in any extract
+    periods = np.minimum(lifetime[seen], 12)
+    is_active = lifetime[seen] > 12
+    periods = np.where(is_active, 12, periods)
+    fit = clv_models.fit_sbg_observations(periods, is_active, np.full(len(periods), seen_from))
+    assert fit.converged
+    assert fit.params["alpha"] == pytest.approx(alpha, rel=0.1) and fit.params["beta"] == pytest.approx(beta, rel=0.1)
+    naive = clv_models.fit_sbg_observations(periods, is_active)
+    assert abs(naive.params["alpha"] / alpha - 1) > 0.3  # the survivors alone look far more loyal

@@ -261,11 +261,16 @@ def with_transaction_predictions(
 # Contracts
 
 
-def contract_statistics(subscriptions_df: DataFrame, as_of: dt.date, period: str) -> DataFrame:
+def contract_statistics(
+    subscriptions_df: DataFrame, as_of: dt.date, period: str, observed_from: dt.date | None = None
+) -> DataFrame:
     """Per subscription started on or before ``as_of``: ``is_active`` (no end, or an end after
     ``as_of``), ``lost_period`` (the period t = 1, 2, … in which a lost customer's contract ended:
     an end within the first period, up to the first renewal date, is t = 1) and ``renewals``
-    (periods completed by an active customer, each a renewal made).
+    (periods completed by an active customer, each a renewal made), and ``entered``: renewals
+    made before ``observed_from``, the day the data begins (0 without it, or for contracts started
+    since) — a customer who was already there when the data began was seen because they had not
+    yet left.
 
     Requires ``start`` and ``end`` (dates; ``end`` null while active) and keeps every other
     column.
@@ -276,6 +281,11 @@ def contract_statistics(subscriptions_df: DataFrame, as_of: dt.date, period: str
     lived = F.months_between(F.col("end"), F.col("start")) / months
     elapsed = F.months_between(day, F.col("start")) / months
     others = [c for c in subscriptions_df.columns if c not in ("start", "end")]
+    if observed_from is None:
+        entered = F.lit(0)
+    else:
+        before = F.months_between(F.lit(observed_from).cast("date"), F.col("start")) / months
+        entered = F.greatest(F.floor(before), F.lit(0))
     return subscriptions_df.where(F.col("start") <= day).select(
         *others,
         "start",
@@ -283,15 +293,21 @@ def contract_statistics(subscriptions_df: DataFrame, as_of: dt.date, period: str
         (~ended).alias("is_active"),
         F.when(ended, F.greatest(F.ceil(lived), F.lit(1)).cast("int")).alias("lost_period"),
         F.when(~ended, F.floor(elapsed).cast("int")).alias("renewals"),
+        entered.cast("int").alias("entered"),
     )
 
 
 def compressed_contracts(contracts_df: DataFrame, group: str) -> DataFrame:
-    """Per ``group``: customers lost in each period and active after each number of renewals —
-    the whole sBG likelihood of that group."""
-    return contracts_df.groupBy(group, "is_active", F.coalesce("lost_period", "renewals").alias("periods")).agg(
-        F.count(F.lit(1)).alias("customers")
-    )
+    """Per ``group``: customers lost in each period and active after each number of renewals,
+    by the renewals made before they were first seen — the whole sBG likelihood of that group."""
+    periods = F.coalesce("lost_period", "renewals")
+    return contracts_df.groupBy(
+        group,
+        "is_active",
+        periods.alias("periods"),
+        # Seen alive after `entered` renewals: a lost contract had made at most periods - 1.
+        F.least(F.col("entered"), F.when(F.col("is_active"), periods).otherwise(periods - 1)).alias("entered"),
+    ).agg(F.count(F.lit(1)).alias("customers"))
 
 
 def sbg_projections(

@@ -68,13 +68,18 @@ def _fit(model, names, negative_ll, start, weights, penalty: float, tolerance: f
     gradient = [(objective(best.x + step * e) - objective(best.x - step * e)) / (2 * step) for e in np.eye(len(best.x))]
     flat = bool(np.all(np.isfinite(gradient))) and float(np.max(np.abs(gradient))) < max(np.sqrt(tolerance), 1e-6)
     converged = bool(polished.success or result.success or flat) and bool(np.isfinite(best.fun))
+    message = str(best.message)
+    at_bound = [n for n, v in zip(names, theta, strict=True) if v > 1e6 or v < 1e-6]
+    if at_bound:
+        # A maximum at the edge (no dropout, no churn): a limit the data allow, not an estimate.
+        message = f"at a boundary ({', '.join(at_bound)} → 0 or ∞); {message}"
     return Fit(
         model=model,
         params=dict(zip(names, (float(v) for v in theta), strict=True)),
         log_likelihood=float(-negative_ll(theta)),
         customers=int(round(total)),
         converged=converged,
-        message=str(best.message),
+        message=message,
     )
 
 
@@ -196,6 +201,41 @@ def sbg_survival(alpha: float, beta: float, periods: int) -> np.ndarray:
     return np.concatenate([[1.0], 1.0 - np.cumsum(sbg_churn_probabilities(alpha, beta, periods))])
 
 
+def sbg_log_likelihood(theta, periods, is_active, entered) -> np.ndarray:
+    """Each customer's sBG log-likelihood: log P(T = t) for a contract that ended in period t,
+    log S(t) for one still active after t periods — each conditioned on having been seen alive
+    after ``entered`` periods (log S(entered) subtracted), for customers who joined before the
+    data begins (left truncation: a customer lost before the first extract is never seen, so
+    the survivors must not be read as the whole cohort)."""
+    alpha, beta = theta
+    periods, entered = np.asarray(periods, dtype=int), np.asarray(entered, dtype=int)
+    longest = int(max(periods.max(initial=1), entered.max(initial=0), 1))
+    probs = np.concatenate([[np.nan], sbg_churn_probabilities(alpha, beta, longest)])
+    survival = sbg_survival(alpha, beta, longest)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_probs, log_survival = np.log(probs), np.log(survival)
+    own = np.where(np.asarray(is_active, dtype=bool), log_survival[periods], log_probs[np.maximum(periods, 1)])
+    return own - log_survival[entered]
+
+
+def fit_sbg_observations(
+    periods, is_active, entered=None, weights=None, penalty: float = 0.0, tolerance: float = 1e-12, max_iter: int = 5000
+) -> Fit:
+    """Fit sBG to customers' contract periods (distinct combinations, counted in ``weights``):
+    ``periods`` is the period a lost contract ended in, or the renewals an active one has made;
+    ``entered`` the renewals made before the customer was first seen (0: seen from the start)."""
+    periods = np.asarray(periods, dtype=int)
+    entered = np.zeros(len(periods), dtype=int) if entered is None else np.asarray(entered, dtype=int)
+    w = np.ones(len(periods)) if weights is None else np.asarray(weights, dtype=float)
+
+    def negative_ll(theta):
+        with np.errstate(all="ignore"):
+            value = -float(np.sum(w * sbg_log_likelihood(theta, periods, is_active, entered)))
+        return value if np.isfinite(value) else np.inf
+
+    return _fit("sbg", SBG_PARAMS, negative_ll, (1.0, 1.0), w, penalty, tolerance, max_iter)
+
+
 def fit_sbg(lost, active, penalty: float = 0.0, tolerance: float = 1e-12, max_iter: int = 5000) -> Fit:
     """Fit sBG to a cohort: ``lost[t-1]`` customers ended in period t (t = 1..n) and ``active``
     are still active after period n (FH 2007, eq. 8). Where customers joined at different times,
@@ -207,18 +247,13 @@ def fit_sbg(lost, active, penalty: float = 0.0, tolerance: float = 1e-12, max_it
         censored[len(lost)] = float(active)
     else:
         censored = np.asarray(active, dtype=float)
-    n = max(len(lost), len(censored) - 1, 1)
-
-    def negative_ll(theta):
-        alpha, beta = theta
-        probs = sbg_churn_probabilities(alpha, beta, n)
-        survival = sbg_survival(alpha, beta, n)[: len(censored)]
-        if np.any(probs <= 0) or np.any(survival <= 0):
-            return np.inf
-        return -float(np.sum(lost * np.log(probs[: len(lost)])) + np.sum(censored * np.log(survival)))
-
-    weights = np.append(lost, censored)
-    return _fit("sbg", SBG_PARAMS, negative_ll, (1.0, 1.0), weights, penalty, tolerance, max_iter)
+    periods = np.concatenate([np.arange(1, len(lost) + 1), np.arange(len(censored))])
+    is_active = np.concatenate([np.zeros(len(lost), dtype=bool), np.ones(len(censored), dtype=bool)])
+    weights = np.concatenate([lost, censored])
+    keep = weights > 0
+    return fit_sbg_observations(
+        periods[keep], is_active[keep], weights=weights[keep], penalty=penalty, tolerance=tolerance, max_iter=max_iter
+    )
 
 
 def sbg_retention_path(alpha: float, beta: float, renewals: int, periods: int) -> np.ndarray:

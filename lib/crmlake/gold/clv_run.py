@@ -82,6 +82,7 @@ class Inputs:
     transactions_df: DataFrame | None
     subscriptions_df: DataFrame | None
     score_df: DataFrame | None  # customers to score (the operator's base); None: everyone
+    observed_from: dt.date | None = None  # the day the subscriptions data begins (left truncation)
 
 
 def _fit_row(source, as_of, fit: clv_models.Fit, group, distinct, unit, used, run_id, survival=None) -> dict:
@@ -127,6 +128,7 @@ def read_inputs(spark: SparkSession, root: str, as_of: dt.date, config: ClvConfi
         transactions_df=clv_sources.operator_transactions(history_df, recharges_df, as_of),
         subscriptions_df=clv_sources.operator_subscriptions(history_df, recharges_df, as_of, config.cohort_by, months),
         score_df=clv_sources.in_base(history_df, as_of),
+        observed_from=history_df.agg(F.min("valid_from")).first()[0],
     )
 
 
@@ -175,29 +177,27 @@ def fit_transactions(
 
 
 def fit_contracts(
-    subs_df: DataFrame, as_of: dt.date, config: ClvConfig, source: str, run_id: str
+    subs_df: DataFrame,
+    as_of: dt.date,
+    config: ClvConfig,
+    source: str,
+    run_id: str,
+    observed_from: dt.date | None = None,
 ) -> tuple[DataFrame | None, list[dict], dict]:
     """Contract periods → sBG per group (and over all customers when there are several groups)
     → the active customers with retention, DERL and CLV from their group's fit, or the overall
     fit where their group is small or did not converge."""
     spark = subs_df.sparkSession
-    contracts_df = clv.contract_statistics(subs_df, as_of, config.period).cache()
+    contracts_df = clv.contract_statistics(subs_df, as_of, config.period, observed_from).cache()
     counts = clv.compressed_contracts(contracts_df, "group").toPandas()
     if counts.empty:
         return None, [], {"customers": 0}
     opts = {"penalty": config.penalty, "tolerance": 1e-12 if config.tolerance < 1e-12 else config.tolerance}
 
     def fit(frame: pd.DataFrame) -> clv_models.Fit:
-        lost_n = frame[~frame["is_active"]].groupby("periods")["customers"].sum()
-        active_n = frame[frame["is_active"]].groupby("periods")["customers"].sum()
-        length = int(max(lost_n.index.max() if len(lost_n) else 0, 1))
-        lost = np.zeros(length)
-        for t, n in lost_n.items():
-            lost[int(t) - 1] = n
-        active = np.zeros(int(max(active_n.index.max() if len(active_n) else 0, 0)) + 1)
-        for k, n in active_n.items():
-            active[int(k)] = n
-        return clv_models.fit_sbg(lost, active, max_iter=config.max_iter, **opts)
+        return clv_models.fit_sbg_observations(
+            frame["periods"], frame["is_active"], frame["entered"], frame["customers"], max_iter=config.max_iter, **opts
+        )
 
     groups = {g: frame for g, frame in counts.groupby("group")}
     fits: dict[str, clv_models.Fit] = {g: fit(frame) for g, frame in groups.items()}
@@ -437,7 +437,9 @@ def run_clv(
                     tracking_df = cumulative_tracking(tx_df, as_of, last, bg, config)
     if inputs.subscriptions_df is not None:
         with stage("clv_contracts", date=as_of) as info:
-            scored_df, rows, details = fit_contracts(inputs.subscriptions_df, as_of, config, inputs.source, run_id)
+            scored_df, rows, details = fit_contracts(
+                inputs.subscriptions_df, as_of, config, inputs.source, run_id, inputs.observed_from
+            )
             fit_rows += rows
             info.update(details)
             out.details["subscriptions"] = details
