@@ -3,9 +3,15 @@
 #   scripts/bench.sh [--subscribers N] [--days K] [--skip-ingest] [--keep] [--root DIR]
 # The 100-million-record run on a 2-core machine:
 #   scripts/bench.sh --subscribers 200000 --days 30 --skip-ingest
+# Lifetime value (fit + score 1M and 10M simulated customers, lifetimes on the same 1M):
+#   scripts/bench.sh clv [--customers 1000000 10000000] [--lifetimes 1000000]
 # Results are appended, with the machine and scale, to scripts/bench/RESULTS.md.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/scripts/setup.sh"
 cd "$REPO"
+if [ "${1:-}" = clv ]; then
+  shift
+  exec python "$REPO/scripts/bench/clv.py" "$@"
+fi
 exec python "$REPO/scripts/bench/run.py" "$@"

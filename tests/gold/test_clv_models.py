@@ -88,3 +88,23 @@ def test_sbg_derl_equals_the_discounted_sum_of_survival():
         # Periods n, n+1, ... of a customer alive in period n, each discounted from period n.
         series = sum(survival[t] / survival[n - 1] / (1 + d) ** (t - n) for t in range(n, horizon))
         assert m.sbg_derl(alpha, beta, renewals, d) == pytest.approx(series, rel=1e-6), renewals
+
+
+def test_the_analytic_gradients_equal_central_differences(cdnow):
+    x, t_x, age, value = (cdnow[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
+    w = np.ones(len(x))
+
+    def numeric(f, theta):
+        h = 1e-6
+        return np.array([(f(theta + h * e) - f(theta - h * e)) / (2 * h) for e in np.eye(len(theta))])
+
+    theta = np.array([0.3, 4.0, 0.9, 2.0])
+    _, grad = m.bgnbd_negative_ll_and_gradient(theta, x, t_x, age, w)
+    ll = lambda t: m.bgnbd_negative_ll_and_gradient(t, x, t_x, age, w)[0]  # noqa: E731
+    np.testing.assert_allclose(grad, numeric(ll, theta), rtol=1e-5)
+    assert ll(theta) == pytest.approx(-np.sum(m.bgnbd_log_likelihood(theta, x, t_x, age)), rel=1e-12)
+    repeat = x > 0
+    theta = np.array([6.0, 3.5, 15.0])
+    _, grad = m.gamma_gamma_negative_ll_and_gradient(theta, x[repeat], value[repeat], w[repeat])
+    ll = lambda t: m.gamma_gamma_negative_ll_and_gradient(t, x[repeat], value[repeat], w[repeat])[0]  # noqa: E731
+    np.testing.assert_allclose(grad, numeric(ll, theta), rtol=1e-5)
