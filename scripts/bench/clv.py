@@ -108,7 +108,9 @@ def crmlake_run(spark, path: Path, out: Path) -> dict:
     scored_df = clv.with_transaction_predictions(stats_df, bg.params, gg.params, (90, 365), (12, 36), "week", 0.1, 1.0)
     scored_df.write.format("delta").mode("overwrite").save(str(out))
     done = time.monotonic()
-    sums = spark.read.format("delta").load(str(out)).selectExpr("sum(clv_12m)", "sum(clv_36m)", "avg(probability_alive)")
+    sums = (
+        spark.read.format("delta").load(str(out)).selectExpr("sum(clv_12m)", "sum(clv_36m)", "avg(probability_alive)")
+    )
     clv12, clv36, alive = sums.first()
     errors = clv_models.bgnbd_standard_errors(bg.params, x, t_x, age, n)
     stats_df.unpersist()
@@ -173,9 +175,9 @@ def main() -> None:
         for n in args.customers:
             path = work / f"stats-{n}.parquet"
             started = time.monotonic()
-            simulate_transaction_statistics(spark, n, BGNBD, GAMMA_GAMMA, days=273, seed=2026, partitions=16).write.parquet(
-                str(path)
-            )
+            simulate_transaction_statistics(
+                spark, n, BGNBD, GAMMA_GAMMA, days=273, seed=2026, partitions=16
+            ).write.parquet(str(path))
             simulated = time.monotonic() - started
             ours = crmlake_run(spark, path, work / f"scored-{n}")
             print(f"crmlake {n:,}: {json.dumps(ours, default=str)}", flush=True)
