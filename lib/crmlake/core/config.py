@@ -42,8 +42,38 @@ CONF_DIR_VAR = "CRMLAKE_CONF_DIR"
 ENTITY_NAMES = Literal[
     "subscribers", "network_cells", "usage", "recharges", "care_interactions", "surveys", "campaign_responses"
 ]
+# Segment schemes of gold.segments: columns that profiles, migration and KPIs may break down by.
+SEGMENT_SCHEMES = Literal[
+    "region",
+    "city_tier",
+    "customer_type",
+    "age_band",
+    "gender",
+    "demographic",
+    "behaviour",
+    "value_tier",
+    "rfm_segment",
+    "lifecycle_stage",
+    "cluster_name",
+]
+# KPI dimensions: master columns, then segment schemes (joined from gold.segments by the kpis run).
 KPI_DIMENSIONS = Literal[
-    "region", "city", "plan_type", "tariff", "customer_type", "age_band", "gender", "device_type", "device_brand"
+    "region",
+    "city",
+    "plan_type",
+    "tariff",
+    "customer_type",
+    "age_band",
+    "gender",
+    "device_type",
+    "device_brand",
+    "city_tier",
+    "demographic",
+    "behaviour",
+    "value_tier",
+    "rfm_segment",
+    "lifecycle_stage",
+    "cluster_name",
 ]
 WEEKDAYS = Literal["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 CHURN_CAUSES = ("short_tenure", "poor_network", "complaints", "price_pressure", "competitor_offer")
@@ -270,6 +300,141 @@ class ClvConfig(Section):
     frequency_buckets: Annotated[tuple[NonNegativeInt, ...], Field(min_length=1), Increasing] = (0, 1, 2, 3, 5, 10)
 
 
+ColumnList = Annotated[tuple[ColumnName, ...], Field(min_length=1), Unique]
+Positive = Annotated[float, Field(strict=True, gt=0)]
+
+
+class SegmentBehaviourConfig(Section):
+    """Behavioural traits over the last 30 days (gold.features' 30-day window)."""
+
+    data_heavy_mb_30d: Positive = 5000.0  # data at or above this is data-heavy
+    voice_heavy_min_30d: Positive = 900.0  # voice at or above this is voice-heavy
+    roamer_share_30d: Annotated[float, Field(strict=True, gt=0.0, le=1.0)] = 0.01  # share of events abroad
+    light_events_30d: PositiveInt = 60  # fewer events than this is light
+
+
+class SegmentLifecycleConfig(Section):
+    """Lifecycle stage thresholds; the stages and their precedence are in crmlake.gold.segments."""
+
+    trend_feature: ColumnName = "events_trend_7v30"  # recent against base activity, 1 = steady
+    new_tenure_days: Days = 90
+    growing_tenure_days: Days = 365
+    growing_trend: Positive = 1.25
+    declining_trend: Positive = 0.8
+    at_risk_trend: Positive = 0.5
+    at_risk_inactive_days: Days = 7
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentLifecycleConfig:
+        problems = []
+        if self.new_tenure_days >= self.growing_tenure_days:
+            problems.append(
+                f"new_tenure_days ({self.new_tenure_days}) must be below growing_tenure_days "
+                f"({self.growing_tenure_days})"
+            )
+        if not self.at_risk_trend < self.declining_trend < self.growing_trend:
+            problems.append(
+                f"trends must be ordered at_risk_trend < declining_trend < growing_trend, got "
+                f"{self.at_risk_trend}, {self.declining_trend}, {self.growing_trend}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class SegmentClustersConfig(Section):
+    """KMeans on behavioural features: k by silhouette on a sample, the model kept in MLflow."""
+
+    features: ColumnList = (
+        "revenue_30d",
+        "voice_min_30d",
+        "data_mb_30d",
+        "sms_out_30d",
+        "active_days_30d",
+        "roaming_share_30d",
+        "recharge_count_90d",
+        "tenure_days",
+        "events_trend_7v30",
+    )
+    log_features: Annotated[tuple[ColumnName, ...], Unique] = (
+        "revenue_30d",
+        "voice_min_30d",
+        "data_mb_30d",
+        "sms_out_30d",
+        "recharge_count_90d",
+        "tenure_days",
+        "events_trend_7v30",
+    )
+    k_min: Annotated[int, Field(strict=True, ge=2, le=50)] = 3
+    k_max: Annotated[int, Field(strict=True, ge=2, le=50)] = 8
+    sample_size: Annotated[int, Field(strict=True, ge=10)] = 20000
+    seed: StrictInt = 42
+    max_iter: PositiveInt = 30
+    top_differences: PositiveInt = 3  # standardized differences shown per cluster in the profiles
+    model_name: Annotated[str, Field(strict=True, min_length=1)] = "crmlake-segments"
+    alias: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "current"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentClustersConfig:
+        problems = []
+        if self.k_min > self.k_max:
+            problems.append(f"k_min ({self.k_min}) must not exceed k_max ({self.k_max})")
+        stray = [c for c in self.log_features if c not in self.features]
+        if stray:
+            problems.append(f"log_features {stray} are not among features")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class SegmentsConfig(Section):
+    # City tier -> cities (as in the master's city column); a city in no tier is "other".
+    city_tiers: dict[Annotated[str, Field(strict=True, min_length=1)], ColumnList] = {}
+    # ARPU (revenue_30d) percentiles of the snapshot date that cut the value tiers, and their labels.
+    value_tier_cuts: Annotated[tuple[Annotated[float, Field(strict=True, gt=0.0, lt=1.0)], ...], Increasing] = (
+        0.5,
+        0.8,
+        0.95,
+    )
+    value_tier_labels: Annotated[tuple[ColumnName, ...], Unique] = ("low", "mid", "high", "top")
+    dormant_days: Days = 14  # no activity for this many days (or none in the lookback) is dormant
+    behaviour: SegmentBehaviourConfig = SegmentBehaviourConfig()
+    lifecycle: SegmentLifecycleConfig = SegmentLifecycleConfig()
+    clusters: SegmentClustersConfig = SegmentClustersConfig()
+    # Migration compares a snapshot with the latest one at least this many days earlier.
+    migration_gap_days: Days = 30
+    migration_schemes: Annotated[tuple[SEGMENT_SCHEMES, ...], Field(min_length=1), Unique] = (
+        "lifecycle_stage",
+        "value_tier",
+        "behaviour",
+        "rfm_segment",
+        "cluster_name",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentsConfig:
+        problems = []
+        if len(self.value_tier_labels) != len(self.value_tier_cuts) + 1:
+            problems.append(
+                f"value_tier_labels needs one label more than value_tier_cuts: {len(self.value_tier_cuts)} cuts, "
+                f"{len(self.value_tier_labels)} labels"
+            )
+        seen: dict[str, str] = {}
+        for tier, cities in self.city_tiers.items():
+            for city in cities:
+                if city in seen:
+                    problems.append(f"city_tiers: {city!r} is in both {seen[city]!r} and {tier!r}")
+                seen.setdefault(city, tier)
+        if self.lifecycle.at_risk_inactive_days >= self.dormant_days:
+            problems.append(
+                f"lifecycle.at_risk_inactive_days ({self.lifecycle.at_risk_inactive_days}) must be below "
+                f"dormant_days ({self.dormant_days})"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class Settings(Section):
     root: StrictStr
     env: StrictStr
@@ -282,6 +447,7 @@ class Settings(Section):
     kpis: KpisConfig
     generate: GenerateConfig
     clv: ClvConfig = ClvConfig()
+    segments: SegmentsConfig = SegmentsConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
 
