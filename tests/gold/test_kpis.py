@@ -11,7 +11,7 @@ import functools
 import operator
 
 from builders import at, daily_rows, day, history_rows, silver_rows
-from crmlake.gold.kpis import KpiParams, cohort_retention, kpis_for
+from crmlake.gold.kpis import KpiParams, cohort_retention, kpi_dimensions, kpis_for
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -188,3 +188,43 @@ def test_a_base_never_observed_is_unknown_not_zero(spark):
     day_values = {r["kpi"]: r["value"] for r in result.where("period = 'day'").collect() if r["breakdown"] is None}
     assert day_values["opening_base"] == 3.0 and day_values["arpu"] == 15.0
     assert all(day_values[k] is not None for k in on_base)
+
+
+def test_kpis_by_segment_take_the_snapshot_and_count_the_rest_as_unknown(spark):
+    """Segment dimensions come from the gold.segments snapshot passed in: K1 mature, K4 new;
+    K2 and K3 are not in it (K3 joined after it) and count under "unknown", never dropped.
+    Without a snapshot the segment dimensions are left out."""
+    segments = spark.createDataFrame(
+        [("K1", "mature"), ("K4", "new"), ("GONE", "declining")], "subscriber_key string, lifecycle_stage string"
+    )
+    params = KpiParams(dimensions=("lifecycle_stage",))
+    result = (
+        kpis_for(history(spark), activity(spark), care(spark), D, params, segments)
+        .where("period = 'day' AND dimension = 'lifecycle_stage'")
+        .select("dimension_value", "kpi", "breakdown", "value")
+        .cache()
+    )
+    by_stage = result.where("kpi IN ('active_base', 'revenue', 'churners')").drop("breakdown")
+    # Day: closing base K1 (mature), K3 (unknown), K4 (new); revenue K1 10, K2 30 + K3 5 unknown; K2 churned.
+    expected = [
+        ("mature", "active_base", 1.0), ("mature", "revenue", 10.0), ("mature", "churners", 0.0),
+        ("new", "active_base", 1.0), ("new", "revenue", 0.0), ("new", "churners", 0.0),
+        ("unknown", "active_base", 1.0), ("unknown", "revenue", 35.0), ("unknown", "churners", 1.0),
+    ]  # fmt: skip
+    assertDataFrameEqual(by_stage, spark.createDataFrame(expected, by_stage.schema), rtol=1e-9)
+    channel = result.where("kpi = 'channel_share'")
+    assert {(r["dimension_value"], r["breakdown"]) for r in channel.collect()} == {
+        ("mature", "call_centre"),
+        ("mature", "app"),
+        ("new", "store"),
+    }
+    result.unpersist()
+    assert kpi_dimensions(("region", "lifecycle_stage"), segments) == ("region", "lifecycle_stage")
+    assert kpi_dimensions(("region", "lifecycle_stage"), None) == ("region",)
+
+
+def test_kpis_without_gold_segments_say_why(spark, tmp_path):
+    from crmlake.gold.segments_run import segments_as_of
+
+    found, reason = segments_as_of(spark, str(tmp_path), D, ["lifecycle_stage"])
+    assert found is None and reason == f"gold.segments has no snapshot on or before {D}"

@@ -179,7 +179,7 @@ class LabelsConfig(Section):
 
 
 class KpisConfig(Section):
-    dimensions: Annotated[tuple[KPI_DIMENSIONS, ...], Unique] = ("region", "plan_type", "tariff")
+    dimensions: Annotated[tuple[KPI_DIMENSIONS, ...], Unique] = ("region", "plan_type", "tariff", "lifecycle_stage")
     tenure_bands_months: Annotated[tuple[PositiveInt, ...], Field(min_length=1), Increasing] = (3, 6, 12, 24)
     cohort_months: Annotated[int, Field(strict=True, ge=1, le=240)] = 24
 

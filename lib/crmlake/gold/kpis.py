@@ -5,6 +5,11 @@ breakdown) with ``numerator``, ``denominator`` and ``value`` = numerator / denom
 count itself when there is no denominator), so a dashboard can re-aggregate honestly. Periods
 are the day and the month to date (``is_complete`` once the month's last day is in). The
 definitions are written out in the README (section "KPI definitions"); the code below is the reference.
+
+Dimensions are columns of the subscriber master, or segment schemes (:data:`SEGMENT_DIMENSIONS`),
+which the caller passes as one snapshot of gold.segments (the latest on or before the KPI date).
+Without that snapshot the segment dimensions are left out; a subscriber the snapshot does not
+hold counts under ``unknown``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,17 @@ from crmlake.gold.features import filter_in_base, lit_date, subscribers_as_of
 KPIS = "gold.kpis"
 COHORT_RETENTION = "gold.cohort_retention"
 UNKNOWN = "unknown"
+
+# Dimensions that come from gold.segments rather than the subscriber master.
+SEGMENT_DIMENSIONS = (
+    "city_tier",
+    "demographic",
+    "behaviour",
+    "value_tier",
+    "rfm_segment",
+    "lifecycle_stage",
+    "cluster_name",
+)
 
 
 # Dimensions, tenure bands and cohort span, validated where the configuration is loaded.
@@ -68,6 +84,20 @@ SUMS = (
 )
 
 
+def kpi_dimensions(dims: tuple[str, ...], segments_df: DataFrame | None) -> tuple[str, ...]:
+    """The dimensions a run can break down by: segment dimensions only with a segments snapshot."""
+    return tuple(d for d in dims if segments_df is not None or d not in SEGMENT_DIMENSIONS)
+
+
+def with_segments(master_df: DataFrame, segments_df: DataFrame | None, dims: tuple[str, ...]) -> DataFrame:
+    """The master with the subscriber's segment columns among ``dims`` (null where the snapshot
+    does not hold them). ``segments_df`` has one row per subscriber_key (one snapshot)."""
+    wanted = [d for d in dims if d in SEGMENT_DIMENSIONS]
+    if not wanted or segments_df is None:
+        return master_df
+    return master_df.join(segments_df.select("subscriber_key", *wanted), on="subscriber_key", how="left")
+
+
 def _dims(df: DataFrame, dims: tuple[str, ...]) -> DataFrame:
     return df.withColumns({c: F.coalesce(F.col(c).cast("string"), F.lit(UNKNOWN)) for c in dims})
 
@@ -86,16 +116,18 @@ def period_contributions(
     start: dt.date,
     end: dt.date,
     dims: tuple[str, ...],
+    segments_df: DataFrame | None = None,
 ) -> DataFrame:
     """Per subscriber, the additive measures of the period [start, end], with the subscriber's
     dimension values from the master as known on ``end`` (the opening base uses the master as
-    known the day before ``start``)."""
+    known the day before ``start``) and segment dimensions from ``segments_df``."""
     before = start - dt.timedelta(days=1)
-    master_end_df = _dims(subscribers_as_of(history_df, end), dims)
+    master_end_df = _dims(with_segments(subscribers_as_of(history_df, end), segments_df, dims), dims)
     dim_cols = ["subscriber_key", *dims]
     in_period = F.col("date").between(lit_date(start), lit_date(end))
 
-    opening_df = _dims(filter_in_base(subscribers_as_of(history_df, before), before), dims).select(
+    opening_master_df = with_segments(subscribers_as_of(history_df, before), segments_df, dims)
+    opening_df = _dims(filter_in_base(opening_master_df, before), dims).select(
         *dim_cols, F.lit(1).alias("opening_base")
     )
     closing_df = filter_in_base(master_end_df, end).select(*dim_cols, F.lit(1).alias("active_base"))
@@ -206,12 +238,14 @@ def share_kpis(
     start: dt.date,
     end: dt.date,
     params: KpiParams,
+    segments_df: DataFrame | None = None,
 ) -> DataFrame:
     """Mix KPIs of the period's care contacts (long format, ``breakdown`` = the category):
     ``channel_share`` per dimension value, and ``contact_reason_share`` per tenure band at the
     time of contact (where in the customer lifecycle contacts come from)."""
-    dims = params.dimensions
-    attrs_df = _dims(subscribers_as_of(history_df, end), dims).select("subscriber_key", *dims, "activation_date")
+    dims = kpi_dimensions(params.dimensions, segments_df)
+    master_df = with_segments(subscribers_as_of(history_df, end), segments_df, dims)
+    attrs_df = _dims(master_df, dims).select("subscriber_key", *dims, "activation_date")
     contacts_df = (
         care_df.where(F.col("event_date").between(lit_date(start), lit_date(end)))
         .select("subscriber_key", "event_date", "channel", "reason")
@@ -245,14 +279,21 @@ def share_kpis(
 
 
 def kpis_for(
-    history_df: DataFrame, daily_df: DataFrame, care_df: DataFrame, d: dt.date, params: KpiParams
+    history_df: DataFrame,
+    daily_df: DataFrame,
+    care_df: DataFrame,
+    d: dt.date,
+    params: KpiParams,
+    segments_df: DataFrame | None = None,
 ) -> DataFrame:
-    """Every KPI row of the day ``d`` and of the month to date that ``d`` closes."""
+    """Every KPI row of the day ``d`` and of the month to date that ``d`` closes. Segment
+    dimensions need ``segments_df`` (one snapshot of gold.segments); without it they are left out."""
+    dims = kpi_dimensions(params.dimensions, segments_df)
     frames = []
     for period, start, end in periods_for(d):
-        contributions_df = period_contributions(history_df, daily_df, care_df, start, end, params.dimensions)
-        rows_df = headline_kpis(contributions_df, params.dimensions).unionByName(
-            share_kpis(care_df, history_df, start, end, params)
+        contributions_df = period_contributions(history_df, daily_df, care_df, start, end, dims, segments_df)
+        rows_df = headline_kpis(contributions_df, dims).unionByName(
+            share_kpis(care_df, history_df, start, end, params, segments_df)
         )
         frames.append(
             rows_df.select(

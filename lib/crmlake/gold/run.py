@@ -18,8 +18,18 @@ from crmlake.catalog import tables
 from crmlake.core.log import stage
 from crmlake.gold import daily
 from crmlake.gold.features import FEATURES, FeatureParams, features_at
-from crmlake.gold.kpis import COHORT_RETENTION, KPIS, KpiParams, cohort_retention, kpis_for, kpis_scope, periods_for
+from crmlake.gold.kpis import (
+    COHORT_RETENTION,
+    KPIS,
+    SEGMENT_DIMENSIONS,
+    KpiParams,
+    cohort_retention,
+    kpis_for,
+    kpis_scope,
+    periods_for,
+)
 from crmlake.gold.labels import CHURN_LABELS, LabelParams, churn_labels
+from crmlake.gold.segments_run import segments_as_of
 
 SUBSCRIBERS = "silver.subscribers"
 NETWORK = "silver.network_cells"
@@ -99,7 +109,9 @@ def run_features(
 
 def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiParams, run_id: str) -> Outcome:
     """For each date: refresh the subscriber-days of its month to date, then write its daily
-    and month-to-date KPI rows and the cohort retention as known on that date."""
+    and month-to-date KPI rows and the cohort retention as known on that date. Segment
+    dimensions take each subscriber's segment from the latest gold.segments snapshot on or
+    before the date; without one, their rows are not produced and the details say why."""
     out = Outcome()
     history_df = _history(spark, root)
     needed = sorted({day for d in dates for _, start, end in periods_for(d) for day in day_range(start, end)})
@@ -112,15 +124,22 @@ def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiPa
         out.tables.update({daily.SUBSCRIBER_DAILY, daily.DAILY_BUILDS})
     daily_df = tables.read(spark, root, daily.SUBSCRIBER_DAILY)
     care_df = daily.silver_or_empty(spark, root, CARE)
+    by_segment = [dim for dim in params.dimensions if dim in SEGMENT_DIMENSIONS]
     for d in dates:
         month_start = d.replace(day=1)
+        segments_df, missing = segments_as_of(spark, root, d, by_segment) if by_segment else (None, None)
+        if missing:
+            out.details.setdefault("segment_dimensions_skipped", {})[str(d)] = f"{missing}: no KPIs by {by_segment}"
         with stage("kpis", date=d) as info:
+            if missing:
+                info["skipped"] = f"{missing}: no KPIs by {by_segment}"
             kpis_df = kpis_for(
                 history_df,
                 daily_df.where(F.col("date").between(month_start, d)),
                 care_df.where(F.col("event_date").between(month_start, d)),
                 d,
                 params,
+                segments_df,
             )
             tables.replace_where(kpis_df.coalesce(1), root, KPIS, kpis_scope(d))
             info["rows"] = tables.last_operation_rows(spark, root, KPIS)
