@@ -138,6 +138,7 @@ def test_bad_segment_thresholds_are_named_with_their_key(tmp_path):
 
 
 RULE_COLUMNS = ["subscriber_key", "city_tier", "demographic", "behaviour", "lifecycle_stage"]
+TRAITS = ["is_dormant", "is_roamer", "is_data_heavy", "is_voice_heavy", "is_light"]
 
 
 def test_rule_based_schemes_by_hand(spark):
@@ -165,38 +166,30 @@ def test_rule_based_schemes_by_hand(spark):
         dict(subscriber_key="L7", events_trend_7v30=None, days_since_last_activity=9),  # no base: neither way
         dict(subscriber_key="L8", events_trend_7v30=None, days_since_last_recharge=None, recharge_count_90d=0),
     ]
-    result = rule_segments(features_rows(spark, rows), PARAMS).select(*RULE_COLUMNS)
+    result = rule_segments(features_rows(spark, rows), PARAMS).select(*RULE_COLUMNS, *TRAITS)
+    no = (False,) * 5
     expected = [
-        ("T1", "tier_1", "B2C 25-34 F", "regular", "mature"),
-        ("T2", "other", "B2B", "regular", "mature"),
-        ("T3", "unknown", "B2C 25-34 unknown", "regular", "mature"),
-        ("T4", "tier_2", "B2C unknown F", "regular", "mature"),
-        ("B1", "tier_1", "B2C 25-34 F", "dormant", "dormant"),
-        ("B2", "tier_1", "B2C 25-34 F", "dormant", "dormant"),
-        ("B3", "tier_1", "B2C 25-34 F", "roamer", "at_risk"),
-        ("B4", "tier_1", "B2C 25-34 F", "data_heavy", "mature"),
-        ("B5", "tier_1", "B2C 25-34 F", "voice_heavy", "mature"),
-        ("B6", "tier_1", "B2C 25-34 F", "light", "mature"),
-        ("B7", "tier_1", "B2C 25-34 F", "regular", "mature"),
-        ("L1", "tier_1", "B2C 25-34 F", "regular", "new"),
-        ("L2", "tier_1", "B2C 25-34 F", "regular", "at_risk"),
-        ("L3", "tier_1", "B2C 25-34 F", "regular", "at_risk"),
-        ("L4", "tier_1", "B2C 25-34 F", "regular", "declining"),
-        ("L5", "tier_1", "B2C 25-34 F", "regular", "growing"),
-        ("L6", "tier_1", "B2C 25-34 F", "regular", "growing"),
-        ("L7", "tier_1", "B2C 25-34 F", "regular", "mature"),
-        ("L8", "tier_1", "B2C 25-34 F", "regular", "mature"),
+        ("T1", "tier_1", "B2C 25-34 F", "regular", "mature", *no),
+        ("T2", "other", "B2B", "regular", "mature", *no),
+        ("T3", "unknown", "B2C 25-34 unknown", "regular", "mature", *no),
+        ("T4", "tier_2", "B2C unknown F", "regular", "mature", *no),
+        ("B1", "tier_1", "B2C 25-34 F", "dormant", "dormant", True, False, True, False, False),
+        ("B2", "tier_1", "B2C 25-34 F", "dormant", "dormant", True, False, False, False, False),
+        ("B3", "tier_1", "B2C 25-34 F", "roamer", "at_risk", False, True, True, False, False),
+        ("B4", "tier_1", "B2C 25-34 F", "data_heavy", "mature", False, False, True, True, False),
+        ("B5", "tier_1", "B2C 25-34 F", "voice_heavy", "mature", False, False, False, True, False),
+        ("B6", "tier_1", "B2C 25-34 F", "light", "mature", False, False, False, False, True),
+        ("B7", "tier_1", "B2C 25-34 F", "regular", "mature", *no),
+        ("L1", "tier_1", "B2C 25-34 F", "regular", "new", *no),
+        ("L2", "tier_1", "B2C 25-34 F", "regular", "at_risk", *no),
+        ("L3", "tier_1", "B2C 25-34 F", "regular", "at_risk", *no),
+        ("L4", "tier_1", "B2C 25-34 F", "regular", "declining", *no),
+        ("L5", "tier_1", "B2C 25-34 F", "regular", "growing", *no),
+        ("L6", "tier_1", "B2C 25-34 F", "regular", "growing", *no),
+        ("L7", "tier_1", "B2C 25-34 F", "regular", "mature", *no),
+        ("L8", "tier_1", "B2C 25-34 F", "regular", "mature", *no),
     ]
     assertDataFrameEqual(result, spark.createDataFrame(expected, result.schema))
-    traits = rule_segments(features_rows(spark, rows), PARAMS).where("subscriber_key IN ('B3', 'B4')")
-    assertDataFrameEqual(
-        traits.select("subscriber_key", "is_dormant", "is_roamer", "is_data_heavy", "is_voice_heavy", "is_light"),
-        spark.createDataFrame(
-            [("B3", False, True, True, False, False), ("B4", False, False, True, True, False)], traits.select(
-                "subscriber_key", "is_dormant", "is_roamer", "is_data_heavy", "is_voice_heavy", "is_light"
-            ).schema,
-        ),
-    )  # fmt: skip
 
 
 def test_value_tiers_are_percentiles_of_the_snapshot(spark):
@@ -439,6 +432,12 @@ def _run(root: str, conf: str, spark, *args: str) -> int:
     return main(["--root", root, "--conf", conf, "--log-format", "text", *args], spark=spark)
 
 
+def _segments_at(spark, root: str, d: dt.date) -> dict:
+    """subscriber_key → (cluster_id, cluster_name, segments_model_version) of one snapshot."""
+    rows = tables.read(spark, root, "gold.segments").where(F.col("snapshot_date") == d).collect()
+    return {r["subscriber_key"]: (r["cluster_id"], r["cluster_name"], r["segments_model_version"]) for r in rows}
+
+
 def test_segment_job_fits_reuses_and_refits(spark, cfg, tmp_path, capsys):
     """A date without features exits 5; the first date fits, registers and names three clusters;
     the second reuses that model version (only the line whose behaviour changed moves) and
@@ -461,16 +460,12 @@ def test_segment_job_fits_reuses_and_refits(spark, cfg, tmp_path, capsys):
     assert "gold.features has no snapshot for 2026-03-02" in capsys.readouterr().err
 
     assert _run(root, str(conf), spark, "--date", str(d1)) == 0
-    seg = tables.read(spark, root, "gold.segments")
-    at1 = seg.where(F.col("snapshot_date") == d1)
-    assert at1.count() == 24
-    assert {r[0] for r in at1.select("segments_model_version").distinct().collect()} == {f"{model_name}/1"}
+    at1 = _segments_at(spark, root, d1)
+    assert len(at1) == 24 and {v for _, _, v in at1.values()} == {f"{model_name}/1"}
     # The three behaviours are three clusters, each named after what sets it apart.
-    groups = at1.groupBy(F.substring("subscriber_key", 1, 1).alias("g")).agg(
-        F.countDistinct("cluster_id").alias("n"), F.first("cluster_name").alias("name")
-    )
-    named = {r["g"]: r["name"] for r in groups.collect() if r["n"] == 1}
-    assert set(named) == {"D", "V", "Q"} and len(set(named.values())) == 3
+    named = {group: {at1[f"{group}{i}"][:2] for i in range(8)} for group in "DVQ"}
+    assert all(len(ids) == 1 for ids in named.values()) and len({ids.pop() for ids in named.values()}) == 3
+    named = {group: at1[f"{group}0"][1] for group in "DVQ"}
     assert "young tenure" in named["D"] or "heavy data" in named["D"]
 
     import mlflow
@@ -484,33 +479,35 @@ def test_segment_job_fits_reuses_and_refits(spark, cfg, tmp_path, capsys):
 
     # The second date reuses the model: unchanged lines keep their cluster; D7 moved to the talkers.
     assert _run(root, str(conf), spark, "--date", str(d2)) == 0
-    seg = tables.read(spark, root, "gold.segments")
-    at2 = seg.where(F.col("snapshot_date") == d2)
-    assert {r[0] for r in at2.select("segments_model_version").distinct().collect()} == {f"{model_name}/1"}
-    both = at1.alias("a").join(at2.alias("b"), "subscriber_key", "inner")
-    moved = {
-        r[0] for r in both.where(F.col("a.cluster_id") != F.col("b.cluster_id")).select("subscriber_key").collect()
+    at2 = _segments_at(spark, root, d2)
+    assert len(at2) == 24 and {v for _, _, v in at2.values()} == {f"{model_name}/1"}
+    assert {k for k in at1.keys() & at2.keys() if at1[k][0] != at2[k][0]} == {"D7"}
+    assert at2["D7"][1] == named["V"] and at2["N1"][1] == named["D"]
+    migration = tables.read(spark, root, "gold.segment_migration").where(F.col("to_date") == d2).collect()
+    moves = {(r["from_segment"], r["to_segment"]): r["subscribers"] for r in migration if r["scheme"] == "cluster_name"}
+    assert moves == {
+        (named["D"], named["D"]): 7,
+        (named["D"], named["V"]): 1,
+        (named["V"], named["V"]): 8,
+        (named["Q"], named["Q"]): 7,
+        (named["Q"], "left_base"): 1,
+        ("joined_base", named["D"]): 1,
     }
-    assert moved == {"D7"}
-    migration_df = tables.read(spark, root, "gold.segment_migration").where(
-        (F.col("to_date") == d2) & (F.col("scheme") == "cluster_name")
-    )
-    moves = {(r["from_segment"], r["to_segment"]): r["subscribers"] for r in migration_df.collect()}
-    assert moves[(named["D"], named["V"])] == 1 and moves[(named["Q"], "left_base")] == 1
-    assert moves[("joined_base", named["D"])] == 1 and moves[(named["V"], named["V"])] == 8
-    assert {r[0] for r in migration_df.select("from_date").distinct().collect()} == {d1}
-    profiles_df = tables.read(spark, root, "gold.segment_profiles").where(F.col("snapshot_date") == d2)
-    assert profiles_df.where("scheme = 'cluster_name'").agg(F.sum("subscribers")).first()[0] == 24
-    assert profiles_df.where("scheme = 'cluster_name' AND top_differences IS NULL").isEmpty()
+    assert {r["from_date"] for r in migration} == {d1}
+    assert {r["scheme"] for r in migration} == set(SegmentsConfig().migration_schemes)
+    profiles_at2 = tables.read(spark, root, "gold.segment_profiles").where(F.col("snapshot_date") == d2).collect()
+    clusters = [r for r in profiles_at2 if r["scheme"] == "cluster_name"]
+    assert sum(r["subscribers"] for r in clusters) == 24 and all(r["top_differences"] for r in clusters)
+    assert {r["scheme"] for r in profiles_at2} == set(SCHEMES)
 
     # --refit registers a new version and moves the alias; the run log records it.
     assert _run(root, str(conf), spark, "--date", str(d2), "--refit") == 0
     assert str(client.get_model_version_by_alias(model_name, "current").version) == "2"
-    at2 = tables.read(spark, root, "gold.segments").where(F.col("snapshot_date") == d2)
-    assert at2.count() == 24
-    assert {r[0] for r in at2.select("segments_model_version").distinct().collect()} == {f"{model_name}/2"}
-    log = tables.read(spark, root, "gold.run_log").where("job = 'segment'").orderBy("started_at")
-    assert [(r["status"], r["model_version"]) for r in log.collect()][-3:] == [
+    at2 = _segments_at(spark, root, d2)
+    assert len(at2) == 24 and {v for _, _, v in at2.values()} == {f"{model_name}/2"}
+    log = tables.read(spark, root, "gold.run_log").where("job = 'segment'").orderBy("started_at").collect()
+    assert [(r["status"], r["model_version"]) for r in log] == [
+        ("failed", None),
         ("succeeded", f"{model_name}/1"),
         ("succeeded", f"{model_name}/1"),
         ("succeeded", f"{model_name}/2"),

@@ -434,21 +434,24 @@ def cluster_names(differences_df: DataFrame, features: Sequence[str], name_words
     ("data_mb_30d +1.80 sd; tenure_days -1.20 sd")."""
     d = F.col("difference")
     words = _words_map(features)[F.col("feature")]
-    ranked_df = differences_df.where(d.isNotNull()).select(
-        CLUSTER_ID,
-        F.struct(
-            F.row_number().over(Window.partitionBy(CLUSTER_ID).orderBy(F.abs(d).desc(), "feature")).alias("rank"),
-            F.when(d > 0, words[0]).when(d <= 0, words[1]).alias("word"),
-            F.format_string("%s %+.2f sd", F.col("feature"), d).alias("text"),
-        ).alias("item"),
-    )
-    items_df = (
-        differences_df.select(CLUSTER_ID)
-        .distinct()
-        .join(
-            ranked_df.groupBy(CLUSTER_ID).agg(F.sort_array(F.collect_list("item")).alias("items")), CLUSTER_ID, "left"
+    # Sorted as structs: the largest absolute difference first, ties by feature name.
+    ranked_df = (
+        differences_df.where(d.isNotNull())
+        .groupBy(CLUSTER_ID)
+        .agg(
+            F.sort_array(
+                F.collect_list(
+                    F.struct(
+                        (-F.abs(d)).alias("order"),
+                        F.col("feature"),
+                        F.when(d > 0, words[0]).when(d <= 0, words[1]).alias("word"),
+                        F.format_string("%s %+.2f sd", F.col("feature"), d).alias("text"),
+                    )
+                )
+            ).alias("items")
         )
     )
+    items_df = differences_df.select(CLUSTER_ID).distinct().join(ranked_df, on=CLUSTER_ID, how="left")
 
     def named(n: int) -> Column:
         joined = F.array_join(F.transform(F.slice(F.col("items"), 1, n), lambda i: i["word"]), ", ")
