@@ -29,6 +29,7 @@ from crmlake.gold.segments import (
     migration,
     profiles,
     rule_segments,
+    top_differences,
 )
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -110,8 +111,15 @@ def features_rows(spark, rows: list[dict]):
 
 
 def test_config_schemes_match_the_segments_module():
+    """Config may name a scheme only if gold.segments has it; a KPI dimension is a master column
+    or a segment scheme the kpis run joins."""
+    from crmlake.contracts.entities import ENTITIES, business_columns
+
     assert typing.get_args(SEGMENT_SCHEMES) == SCHEMES
     assert set(SEGMENT_DIMENSIONS) <= set(typing.get_args(KPI_DIMENSIONS)) & set(SCHEMES)
+    master = set(business_columns(ENTITIES["subscribers"]))
+    assert set(typing.get_args(KPI_DIMENSIONS)) - set(SEGMENT_DIMENSIONS) <= master
+    assert not set(SEGMENT_DIMENSIONS) & master
 
 
 def test_bad_segment_thresholds_are_named_with_their_key(tmp_path):
@@ -292,6 +300,8 @@ def test_clusters_are_named_by_their_largest_differences(spark):
         result.schema,
     )
     assertDataFrameEqual(result, expected)
+    # Profiles show the same text without naming.
+    assertDataFrameEqual(top_differences(diffs, features, shown=2), expected.drop("cluster_name"))
 
 
 BLOB_PARAMS = ClusterParams(features=("f1", "f2"), log_features=(), k_min=2, k_max=4, seed=7, max_iter=5)

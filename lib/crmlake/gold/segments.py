@@ -426,37 +426,47 @@ def _words_map(features: Sequence[str]) -> Column:
     return F.create_map(*pairs)
 
 
+def _ranked(differences_df: DataFrame, features: Sequence[str]) -> DataFrame:
+    """cluster_id, items: each cluster's non-null differences as (order, feature, word, text),
+    the largest absolute difference first (structs sort field by field; ties by feature name)."""
+    d = F.col("difference")
+    words = _words_map(features)[F.col("feature")]
+    item = F.struct(
+        (-F.abs(d)).alias("order"),
+        F.col("feature"),
+        F.when(d > 0, words[0]).when(d <= 0, words[1]).alias("word"),
+        F.format_string("%s %+.2f sd", F.col("feature"), d).alias("text"),
+    )
+    # collect_list skips the nulls: a cluster where nothing varies keeps an empty list.
+    return differences_df.groupBy(CLUSTER_ID).agg(
+        F.sort_array(F.collect_list(F.when(d.isNotNull(), item))).alias("items")
+    )
+
+
+def _texts(items: Column, shown: int) -> Column:
+    return F.array_join(F.transform(F.slice(items, 1, shown), lambda i: i["text"]), "; ")
+
+
+def top_differences(differences_df: DataFrame, features: Sequence[str], shown: int = 3) -> DataFrame:
+    """cluster_id, top_differences: the ``shown`` largest standardized differences of each
+    cluster as text ("data_mb_30d +1.80 sd; tenure_days -1.20 sd"); null when nothing varies."""
+    return _ranked(differences_df, features).select(
+        F.col(CLUSTER_ID).cast("int").alias(CLUSTER_ID),
+        F.when(F.size("items") > 0, _texts(F.col("items"), shown)).alias("top_differences"),
+    )
+
+
 def cluster_names(differences_df: DataFrame, features: Sequence[str], name_words: int = 2, shown: int = 3) -> DataFrame:
     """Per cluster, from :func:`cluster_differences`: ``cluster_name``, the words of its
     ``name_words`` largest absolute differences ("heavy data, young tenure"; one more word where
     two clusters would share a name, then the cluster id where they still do; ``cluster <id>``
-    when nothing sets it apart), and ``top_differences``, the ``shown`` largest as text
-    ("data_mb_30d +1.80 sd; tenure_days -1.20 sd")."""
-    d = F.col("difference")
-    words = _words_map(features)[F.col("feature")]
-    # Sorted as structs: the largest absolute difference first, ties by feature name.
-    ranked_df = (
-        differences_df.where(d.isNotNull())
-        .groupBy(CLUSTER_ID)
-        .agg(
-            F.sort_array(
-                F.collect_list(
-                    F.struct(
-                        (-F.abs(d)).alias("order"),
-                        F.col("feature"),
-                        F.when(d > 0, words[0]).when(d <= 0, words[1]).alias("word"),
-                        F.format_string("%s %+.2f sd", F.col("feature"), d).alias("text"),
-                    )
-                )
-            ).alias("items")
-        )
-    )
-    items_df = differences_df.select(CLUSTER_ID).distinct().join(ranked_df, on=CLUSTER_ID, how="left")
+    when nothing sets it apart), and ``top_differences`` as :func:`top_differences` gives it."""
+    items_df = _ranked(differences_df, features)
 
     def named(n: int) -> Column:
         joined = F.array_join(F.transform(F.slice(F.col("items"), 1, n), lambda i: i["word"]), ", ")
         nothing = F.concat(F.lit("cluster "), F.col(CLUSTER_ID).cast("string"))
-        return F.when(F.coalesce(F.size("items"), F.lit(0)) > 0, joined).otherwise(nothing)
+        return F.when(F.size("items") > 0, joined).otherwise(nothing)
 
     def shared(name: str) -> Column:
         return F.count(F.lit(1)).over(Window.partitionBy(name)) > 1
@@ -473,9 +483,7 @@ def cluster_names(differences_df: DataFrame, features: Sequence[str], name_words
         .select(
             F.col(CLUSTER_ID).cast("int").alias(CLUSTER_ID),
             "cluster_name",
-            F.array_join(F.transform(F.slice(F.col("items"), 1, shown), lambda i: i["text"]), "; ").alias(
-                "top_differences"
-            ),
+            F.when(F.size("items") > 0, _texts(F.col("items"), shown)).alias("top_differences"),
         )
     )
 

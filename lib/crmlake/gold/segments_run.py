@@ -43,6 +43,7 @@ from crmlake.gold.segments import (
     require_columns,
     rule_segments,
     segments,
+    top_differences,
 )
 
 JOB = "segment"
@@ -245,12 +246,9 @@ def segment_snapshot(
 
     written_df = tables.read(spark, root, SEGMENTS).where(F.col("snapshot_date") == lit_date(d))
     # Profiles describe each cluster as it is on this date; its name stays the fitted one.
-    text_df = (
-        cluster_names(
-            cluster_differences(assigned_df, model.features), model.features, shown=params.clusters.top_differences
-        )
-        .select(CLUSTER_ID, "top_differences")
-        .join(names_df, on=CLUSTER_ID, how="inner")
+    differences_df = cluster_differences(assigned_df, model.features)
+    text_df = top_differences(differences_df, model.features, params.clusters.top_differences).join(
+        names_df, on=CLUSTER_ID, how="inner"
     )
     profiles_df = profiles(written_df, features_df, text_df)
     done[SEGMENT_PROFILES] = tables.replace_days(profiles_df.coalesce(1), root, SEGMENT_PROFILES, [d])
