@@ -24,8 +24,14 @@ END="$(python -c "import datetime as d; print(d.date.fromisoformat('$START') + d
 echo "== features: subscriber-days, the feature snapshot and due churn labels at $END"
 crmlake features --root "$ROOT" --date "$END" --log-format text
 
-echo "== kpis: the day $END and its month to date, cohort retention"
+echo "== segment: rule-based segments, named clusters (fitted and registered in MLflow) and migration at $END"
+crmlake segment --root "$ROOT" --date "$END" --log-format text
+
+echo "== kpis: the day $END and its month to date (also by lifecycle stage), cohort retention"
 crmlake kpis --root "$ROOT" --date "$END" --log-format text
+
+echo "== clv: BG/NBD + Gamma-Gamma for prepaid top-ups, sBG per cohort and tariff for postpaid lines, at $END"
+crmlake clv --root "$ROOT" --date "$END" --log-format text
 
 echo "== results"
 python "$REPO/scripts/summary.py" "$ROOT"

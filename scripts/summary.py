@@ -30,6 +30,10 @@ def main(root: str) -> None:
     kpis = base / "gold" / "kpis"
     if (kpis / "_delta_log").exists():
         print_kpis(DeltaTable(str(kpis)).to_pyarrow_table())
+    if (base / "gold" / "segments" / "_delta_log").exists():
+        print_segments(base)
+    if (base / "gold" / "clv" / "_delta_log").exists():
+        print_clv(base)
     run_log = base / "gold" / "run_log"
     if (run_log / "_delta_log").exists():
         runs = DeltaTable(str(run_log)).to_pyarrow_table(
@@ -89,6 +93,59 @@ def print_kpis(kpis) -> None:
     for kpi, fmt in HEADLINE.items():
         cells = [value.get((d, v, kpi)) for d, v in groups]
         print(f"  {kpi:<24}" + "".join(f"{(fmt.format(c) if c is not None else '-'):>14}" for c in cells))
+
+
+def _latest(table, column: str):
+    return table.filter(pc.equal(table[column], pc.max(table[column])))
+
+
+def print_segments(base: Path) -> None:
+    """Segment sizes of the latest snapshot, and the named clusters."""
+    segments = _latest(DeltaTable(str(base / "gold" / "segments")).to_pyarrow_table(), "snapshot_date")
+    date = segments["snapshot_date"][0].as_py()
+    print(f"segments on {date} ({segments.num_rows:,} subscribers):")
+    for scheme in ("lifecycle_stage", "value_tier", "behaviour", "cluster_name"):
+        if scheme not in segments.column_names:
+            continue
+        counts = segments.group_by(scheme).aggregate([(scheme, "count")]).sort_by([(f"{scheme}_count", "descending")])
+        cells = ", ".join(f"{r[scheme]} {r[f'{scheme}_count']:,}" for r in counts.to_pylist())
+        print(f"  {scheme:<16} {cells}")
+
+
+def print_clv(base: Path) -> None:
+    """Mean CLV of the operator's customers on the latest date, by model and plan, and by
+    lifecycle stage where segments exist for that date."""
+    clv = DeltaTable(str(base / "gold" / "clv")).to_pyarrow_table()
+    clv = _latest(clv.filter(pc.equal(clv["source"], "operator")), "as_of_date")
+    if clv.num_rows == 0:
+        return
+    date = clv["as_of_date"][0].as_py()
+    fits = DeltaTable(str(base / "gold" / "clv_models")).to_pyarrow_table()
+    fits = fits.filter(pc.and_(pc.equal(fits["source"], "operator"), pc.equal(fits["calibration_end"], date)))
+    print(f"lifetime value on {date}: fits")
+    for fit in fits.filter(pc.equal(fits["group"], "all")).to_pylist():
+        params = ", ".join(f"{k} {v:.3g}" for k, v in sorted(fit["params"]))
+        print(f"  {fit['model']:<12} {fit['customers']:>7,} customers  {params}  converged {fit['converged']}")
+    months = sorted(int(c[4:-1]) for c in clv.column_names if c.startswith("clv_") and c.endswith("m"))
+    label = f"clv_{months[0]}m" if months else None
+    if label is None:
+        return
+    by = ["model"]
+    for table, column in (("features", "plan_type"), ("segments", "lifecycle_stage")):
+        path = base / "gold" / table
+        if not (path / "_delta_log").exists():
+            continue
+        labels = DeltaTable(str(path)).to_pyarrow_table(
+            partitions=[("snapshot_date", "=", str(date))], columns=["subscriber_key", column]
+        )
+        if labels.num_rows:
+            clv = clv.join(labels, "subscriber_key", join_type="left outer")
+            by.append(column)
+    table = clv.group_by(by).aggregate([(label, "mean"), (label, "count")]).sort_by([(c, "ascending") for c in by])
+    print(f"mean {label} by {', '.join(by)}:")
+    for row in table.to_pylist():
+        keys = "  ".join(f"{str(row[c]):<18}" for c in by)
+        print(f"  {keys} {row[f'{label}_mean'] or 0:>16,.0f}  ({row[f'{label}_count']:,} customers)")
 
 
 def run_and_exit(argv: list[str]) -> None:

@@ -7,6 +7,7 @@ date, so a rerun replaces exactly its own rows), with the fits and the report in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -136,6 +137,17 @@ def _scored(df: DataFrame, score_df: DataFrame | None) -> DataFrame:
     return df if score_df is None else df.join(score_df, on="customer_id", how="left_semi")
 
 
+def _predicts(params: dict[str, float], combos: pd.DataFrame, horizon: float) -> bool:
+    """Whether a fit gives finite predictions for every customer: a fit that ran to a boundary
+    (r → ∞ on a few days of data) can be a maximum and still overflow 2F1."""
+    with np.errstate(all="ignore"):
+        expected = clv_models.bgnbd_expected_transactions(
+            params, horizon, combos["frequency"], combos["recency"], combos["age"]
+        )
+        alive = clv_models.bgnbd_probability_alive(params, combos["frequency"], combos["recency"], combos["age"])
+    return bool(np.all(np.isfinite(expected)) and np.all(np.isfinite(alive)))
+
+
 def fit_transactions(
     tx_df: DataFrame, as_of: dt.date, config: ClvConfig, source: str, run_id: str
 ) -> tuple[DataFrame | None, list[dict], dict]:
@@ -147,6 +159,9 @@ def fit_transactions(
         return None, [], {"customers": 0}
     opts = {"penalty": config.penalty, "tolerance": config.tolerance, "max_iter": config.max_iter}
     bg = clv_models.fit_bgnbd(combos["frequency"], combos["recency"], combos["age"], combos["customers"], **opts)
+    bg_ok = bg.converged and _predicts(bg.params, combos, max(config.horizons_days) / clv.UNIT_DAYS[config.time_unit])
+    if bg.converged and not bg_ok:
+        bg = dataclasses.replace(bg, message=f"predictions are not finite at these parameters; {bg.message}")
     values = clv.compressed_values(stats_df).toPandas()
     gg = None
     if len(values) >= 2:
@@ -155,12 +170,12 @@ def fit_transactions(
         gg_ok = gg.converged and gg.params["q"] > 1
     else:
         gg_ok = False
-    rows = [_fit_row(source, as_of, bg, ALL, len(combos), config.time_unit, bg.converged, run_id)]
+    rows = [_fit_row(source, as_of, bg, ALL, len(combos), config.time_unit, bg_ok, run_id)]
     if gg:
-        rows.append(_fit_row(source, as_of, gg, ALL, len(values), config.time_unit, bg.converged and gg_ok, run_id))
+        rows.append(_fit_row(source, as_of, gg, ALL, len(values), config.time_unit, bg_ok and gg_ok, run_id))
     details = {"customers": int(combos["customers"].sum()), "distinct_statistics": len(combos), "bgnbd": bg.params}
-    if not bg.converged:
-        log(f"BG/NBD did not converge ({bg.message}): no transaction-model predictions written", job="clv")
+    if not bg_ok:
+        log(f"BG/NBD not used ({bg.message}): no transaction-model predictions written", job="clv")
         return None, rows, details
     predicted_df = clv.with_transaction_predictions(
         stats_df,
@@ -389,7 +404,7 @@ def cumulative_tracking(
     return pd.DataFrame({"date": days, "actual": actual.cumsum().to_numpy(), "predicted": predicted})
 
 
-def _plot(tracking_df: pd.DataFrame, as_of: dt.date, path: Path) -> None:
+def plot_tracking(tracking_df: pd.DataFrame, as_of: dt.date, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -495,7 +510,7 @@ def _track(root, mlflow_config, as_of, source, fit_rows, metrics, validation_row
                 mlflow.log_artifact(str(report))
             if tracking_df is not None:
                 plot = Path(folder) / "cumulative_repeat_transactions.png"
-                _plot(tracking_df, as_of, plot)
+                plot_tracking(tracking_df, as_of, plot)
                 mlflow.log_artifact(str(plot))
                 tracking_df.to_csv(Path(folder) / "cumulative_repeat_transactions.csv", index=False)
                 mlflow.log_artifact(str(Path(folder) / "cumulative_repeat_transactions.csv"))
