@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 lifetimes = pytest.importorskip("lifetimes")
+pytestmark = pytest.mark.slow  # the clv job end to end, with MLflow
 
 CALIBRATION_END = "1997-09-30"
 # FH 2007, Table 1: customers still active at the start of years 0..7, of 1,000 acquired.

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from builders import daily_rows, day, history_rows, silver_rows
 from crmlake.gold.features import FeatureParams, features_at
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
@@ -139,6 +140,22 @@ def test_features_at_snapshot_by_hand(spark):
         assert not missing, f"expected values missing for {sorted(missing)}"
         expected.append(tuple(typed(row[f.name], f.dataType) for f in result.schema.fields))
     assertDataFrameEqual(result, spark.createDataFrame(expected, result.schema), rtol=1e-9)
+
+
+def test_trends_whose_span_the_data_does_not_cover_are_unknown(spark):
+    """Data from 20 days before the snapshot: the 7-against-30-day trends and 30-day slopes
+    would compare against days never observed, so they are null; everything else is unchanged."""
+    params = FeatureParams()
+    full = features_at(activity(spark), history(spark), network(spark), day(S), params)
+    short = features_at(activity(spark), history(spark), network(spark), day(S), params, day(S) - dt.timedelta(days=20))
+    unknown = [c for c in full.columns if "_trend_" in c or "_slope_" in c]
+    assert len(unknown) == 8
+    expected = full.select(*[F.lit(None).cast("double").alias(c) if c in unknown else F.col(c) for c in full.columns])
+    assertDataFrameEqual(short, expected, rtol=1e-9)
+    covered = features_at(
+        activity(spark), history(spark), network(spark), day(S), params, day(S) - dt.timedelta(days=36)
+    )
+    assertDataFrameEqual(covered, full, rtol=1e-9)
 
 
 def test_features_never_read_past_the_snapshot(spark):

@@ -448,6 +448,7 @@ def _segments_at(spark, root: str, d: dt.date) -> dict:
     return {r["subscriber_key"]: (r["cluster_id"], r["cluster_name"], r["segments_model_version"]) for r in rows}
 
 
+@pytest.mark.slow  # the job three times end to end, with MLflow
 def test_segment_job_fits_reuses_and_refits(spark, cfg, tmp_path, capsys):
     """A date without features exits 5; the first date fits, registers and names three clusters;
     the second reuses that model version (only the line whose behaviour changed moves) and

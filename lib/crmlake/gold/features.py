@@ -216,11 +216,28 @@ def features_at(
     network_df: DataFrame,
     d: dt.date,
     params: FeatureParams,
+    observed_from: dt.date | None = None,
 ) -> DataFrame:
     """The feature snapshot at ``d``: profile × activity × home-cell network, one row per line
-    in the base on ``d``. ``history_df`` is silver.subscribers (the SCD2 history)."""
+    in the base on ``d``. ``history_df`` is silver.subscribers (the SCD2 history).
+
+    ``observed_from`` is the first day the data covers: a trend or slope whose span starts
+    before it is unknown (null), not computed as if the unobserved days were silent — 17 days of
+    data once made most of a base look "growing" against a 30-day base window of zeros."""
     profile_df = profile(subscribers_as_of(history_df, d), d)
     activity_df = activity_features(daily_df, d, params)
+    unobserved: list[str] = []
+    if observed_from is not None:
+        trend_start = d - dt.timedelta(days=params.trend_recent_days + params.trend_base_days - 1)
+        slope_start = d - dt.timedelta(days=params.slope_days - 1)
+        unobserved = [
+            c
+            for c in activity_df.columns
+            if ("_trend_" in c and trend_start < observed_from) or ("_slope_" in c and slope_start < observed_from)
+        ]
+        activity_df = activity_df.select(
+            *[F.lit(None).cast("double").alias(c) if c in unobserved else F.col(c) for c in activity_df.columns]
+        )
     network_cells_df = network_features(network_df, d, params)
     joined_df = profile_df.join(activity_df, on="subscriber_key", how="left").join(
         network_cells_df, on="home_cell_id", how="left"
@@ -234,6 +251,7 @@ def features_at(
         and "_share_" not in c
         and "_trend_" not in c
         and "_per_active_day_" not in c
+        and c not in unobserved
     ]
     filled_df = joined_df.fillna(0, subset=zero_when_silent)
     network_cols = [c for c in network_cells_df.columns if c != "home_cell_id"]

@@ -89,7 +89,7 @@ def run_features(
     first_extract = history_df.agg(F.min("valid_from")).first()[0]
     for s in snapshots:
         with stage("features", date=s) as info:
-            features_df = features_at(daily_df, history_df, network_df, s, params)
+            features_df = features_at(daily_df, history_df, network_df, s, params, first_extract)
             tables.replace_days(features_df, root, FEATURES, [s])
             info["rows"] = tables.last_operation_rows(spark, root, FEATURES)
             out.rows_written += info["rows"]
