@@ -324,6 +324,17 @@ def test_k_is_chosen_by_silhouette_three_blobs_make_three(spark):
     assert per_blob.isEmpty() and assigned.select("cluster_id").distinct().count() == 3
 
 
+def test_identical_subscribers_do_not_break_the_choice_of_k(spark):
+    """Twelve identical points: KMeans finds one cluster whatever k is asked for, silhouette is
+    undefined there, and the fit still returns (every k scored as the worst) instead of failing."""
+    sample = spark.createDataFrame(
+        [(f"s{i}", 1.0, 1.0) for i in range(12)], "subscriber_key string, f1 double, f2 double"
+    )
+    fit = fit_clusters(sample, BLOB_PARAMS, rows=12)
+    assert fit.k == 2 and all(v == float("-inf") for v in fit.silhouettes.values())
+    assert fit.model.transform(sample).select("cluster_id").distinct().count() == 1
+
+
 def test_profiles_by_hand(spark):
     segments_df = spark.createDataFrame(
         [

@@ -385,7 +385,12 @@ def fit_clusters(sample_df: DataFrame, params: ClusterParams, rows: int) -> Clus
     for k in ks:
         pipeline = cluster_pipeline(params.features, params.log_features, k, params.seed, params.max_iter)
         fits[k] = pipeline.fit(sample_df)
-        silhouettes[k] = float(evaluator.evaluate(fits[k].transform(sample_df)))
+        assigned_df = fits[k].transform(sample_df)
+        # Identical subscribers can leave KMeans with one cluster, where silhouette is undefined.
+        if assigned_df.select(CLUSTER_ID).distinct().limit(2).count() < 2:
+            silhouettes[k] = float("-inf")
+            continue
+        silhouettes[k] = float(evaluator.evaluate(assigned_df))
     best = max(ks, key=lambda k: (silhouettes[k], -k))
     return ClusterFit(best, fits[best], silhouettes)
 
