@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from crmlake.core.config import ClvConfig, MlflowConfig
 from crmlake.core.errors import ConfigError
 from crmlake.core.log import log, stage
 from crmlake.gold import clv, clv_models, clv_sources
+from crmlake.gold.run import Outcome
 
 CLV = "gold.clv"
 CLV_MODELS = "gold.clv_models"
@@ -67,14 +68,6 @@ VALIDATION_SCHEMA = T.StructType(
         T.StructField("rmse", T.DoubleType()),
     ]
 )
-
-
-@dataclass
-class Outcome:
-    rows_written: int = 0
-    rows_read: int = 0
-    tables: set[str] = field(default_factory=set)
-    details: dict = field(default_factory=dict)
 
 
 @dataclass

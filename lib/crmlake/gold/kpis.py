@@ -15,28 +15,21 @@ hold counts under ``unknown``.
 from __future__ import annotations
 
 import datetime as dt
+import typing
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
-from crmlake.core.config import KpisConfig
-from crmlake.gold.features import filter_in_base, lit_date, subscribers_as_of
+from crmlake.core.config import SEGMENT_SCHEMES, KpisConfig
+from crmlake.gold.features import PROFILE_COLUMNS, filter_in_base, lit_date, subscribers_as_of
 
 KPIS = "gold.kpis"
 COHORT_RETENTION = "gold.cohort_retention"
 UNKNOWN = "unknown"
 
 # Dimensions that come from gold.segments rather than the subscriber master.
-SEGMENT_DIMENSIONS = (
-    "city_tier",
-    "demographic",
-    "behaviour",
-    "value_tier",
-    "rfm_segment",
-    "lifecycle_stage",
-    "cluster_name",
-)
+SEGMENT_DIMENSIONS = tuple(s for s in typing.get_args(SEGMENT_SCHEMES) if s not in PROFILE_COLUMNS)
 
 
 # Dimensions, tenure bands and cohort span, validated where the configuration is loaded.

@@ -43,6 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import operator
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -54,7 +55,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from crmlake.core.config import SegmentClustersConfig, SegmentsConfig
+from crmlake.core.config import SEGMENT_SCHEMES, SegmentClustersConfig, SegmentsConfig
 from crmlake.core.errors import ConfigError, MissingColumnsError
 from crmlake.gold.features import lit_date
 
@@ -71,20 +72,9 @@ OTHER_CITY = "other"
 JOINED = "joined_base"
 LEFT = "left_base"
 
-# Every scheme of gold.segments (one column each); profiles are written for all of them.
-SCHEMES = (
-    "region",
-    "city_tier",
-    "customer_type",
-    "age_band",
-    "gender",
-    "demographic",
-    "behaviour",
-    "value_tier",
-    "rfm_segment",
-    "lifecycle_stage",
-    "cluster_name",
-)
+# Every scheme of gold.segments (one column each); profiles are written for all of them. Config
+# names them (segments.migration_schemes, kpis.dimensions), so the list is config's.
+SCHEMES = typing.get_args(SEGMENT_SCHEMES)
 
 # What the rule-based schemes read from gold.features.
 RULE_INPUTS = (
