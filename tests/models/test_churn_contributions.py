@@ -1,7 +1,8 @@
 """Contributions: for a logistic regression, a random forest and a GBT fitted on 2,000 synthetic
-subscribers, bias + sum(contributions) equals the raw score MLlib itself computes on every row;
-a one-split GBT and a two-feature logistic regression against values worked out by hand; the
-top drivers of an inline table; and the model types that are refused."""
+subscribers, and for a forest of 100 trees of depth 10, bias + sum(contributions) equals the raw
+score MLlib itself computes on every row; a one-split GBT and a two-feature logistic regression
+against values worked out by hand; the top drivers of an inline table; and the model types that
+are refused."""
 
 from __future__ import annotations
 
@@ -137,6 +138,37 @@ def test_random_forest_contributions_add_up_to_the_probability(spark, subscriber
     result = worst(scored_df, class_1("probability"), class_1("probability"))
     assert result.sum_gap < TOLERANCE
     assert result.lengths == [6]
+
+
+@pytest.mark.slow
+def test_a_forest_of_100_trees_of_depth_10_is_read_whole_and_adds_up(spark):
+    # Tens of thousands of nodes: read through py4j, one call per node attribute, these took
+    # minutes; from the node table MLlib saves, seconds.
+    rng = np.random.default_rng(23)
+    n = 3000
+    pdf = pd.DataFrame(
+        {
+            "tenure_months": rng.integers(1, 120, n).astype(float),
+            "data_mb_30d": rng.gamma(2.0, 800.0, n),
+            "complaints_90d": rng.poisson(0.5, n).astype(float),
+            "plan": rng.choice(PLANS, n),
+        }
+    )
+    log_odds = -0.5 - 0.02 * pdf.tenure_months + 0.8 * pdf.complaints_90d + 0.8 * (pdf.plan == "prepaid")
+    pdf["label"] = (rng.random(n) < 1 / (1 + np.exp(-log_odds))).astype(float)
+    slots = ["tenure_months", "data_mb_30d", "complaints_90d", "plan"]
+    indexer = StringIndexerModel.from_labels(PLANS, inputCol="plan", outputCol="plan_index")
+    assembler = VectorAssembler(inputCols=[*slots[:-1], "plan_index"], outputCol="features")
+    df = assembler.transform(indexer.transform(spark.createDataFrame(pdf)))
+    model = RandomForestClassifier(numTrees=100, maxDepth=10, seed=5).fit(df)
+    assert max(tree.depth for tree in model.trees) == 10
+    assert model.totalNumNodes > 100 * 200
+
+    scored_df = tree_contributions(model.transform(df), model, "features", slots)
+
+    result = worst(scored_df, class_1("probability"), class_1("probability"))
+    assert result.sum_gap < TOLERANCE
+    assert result.lengths == [4]
 
 
 def test_gbt_contributions_add_up_to_twice_the_margin(subscribers_df):
