@@ -34,6 +34,10 @@ def main(root: str) -> None:
         print_segments(base)
     if (base / "gold" / "clv" / "_delta_log").exists():
         print_clv(base)
+    if (base / "gold" / "model_metrics" / "_delta_log").exists():
+        print_churn_model(base)
+    if (base / "gold" / "churn_scores" / "_delta_log").exists():
+        print_churn_scores(base)
     run_log = base / "gold" / "run_log"
     if (run_log / "_delta_log").exists():
         runs = DeltaTable(str(run_log)).to_pyarrow_table(
@@ -146,6 +150,47 @@ def print_clv(base: Path) -> None:
     for row in table.to_pylist():
         keys = "  ".join(f"{str(row[c]):<18}" for c in by)
         print(f"  {keys} {row[f'{label}_mean'] or 0:>16,.0f}  ({row[f'{label}_count']:,} customers)")
+
+
+def print_churn_model(base: Path) -> None:
+    """The latest training run's candidates on the validation and test snapshots."""
+    metrics = DeltaTable(str(base / "gold" / "model_metrics")).to_pyarrow_table()
+    if metrics.num_rows == 0:
+        return
+    run = metrics.sort_by([("model_version", "descending")])["run_id"][0].as_py()
+    rows = metrics.filter(pc.equal(metrics["run_id"], run)).to_pylist()
+    first = next(r for r in rows if r["is_registered"])
+    print(f"churn model {first['model_name']} version {first['model_version']} (holdout metrics):")
+    names = ("roc_auc", "pr_auc", "top_decile_lift", "brier")
+    print(f"  {'candidate':<22} {'split':<11} " + " ".join(f"{n:>16}" for n in names))
+    for (candidate, split), values in sorted(_by(rows, ("candidate", "split")).items()):
+        chosen = "*" if values[0]["is_registered"] else " "
+        got = {v["metric"]: v["value"] for v in values}
+        print(f"  {chosen}{candidate:<21} {split:<11} " + " ".join(f"{got.get(n, float('nan')):>16.3f}" for n in names))
+
+
+def _by(rows: list[dict], keys: tuple[str, ...]) -> dict:
+    grouped: dict = {}
+    for row in rows:
+        grouped.setdefault(tuple(row[k] for k in keys), []).append(row)
+    return grouped
+
+
+def print_churn_scores(base: Path) -> None:
+    """The latest scores: subscribers per risk band, and the three riskiest with their reasons."""
+    scores = _latest(DeltaTable(str(base / "gold" / "churn_scores")).to_pyarrow_table(), "score_date")
+    if scores.num_rows == 0:
+        return
+    date = scores["score_date"][0].as_py()
+    bands = scores.group_by("risk_band").aggregate([("probability", "mean"), ("probability", "count")])
+    print(f"churn scores on {date}:")
+    for row in bands.sort_by("probability_mean").to_pylist()[::-1]:
+        band, count, mean = row["risk_band"], row["probability_count"], row["probability_mean"]
+        print(f"  {band:<8} {count:>7,} subscribers  mean P(churn) {mean:.3f}")
+    print("  three of the riskiest subscribers and why:")
+    for row in scores.sort_by([("probability", "descending")]).slice(0, 3).to_pylist():
+        reasons = "; ".join(d["reason"] for d in row["drivers"]) or "no feature pushed the score up"
+        print(f"    {row['subscriber_key'][:12]}…  P(churn) {row['probability']:.2f}  {reasons}")
 
 
 def run_and_exit(argv: list[str]) -> None:

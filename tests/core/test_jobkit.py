@@ -29,3 +29,18 @@ def test_a_failing_body_is_recorded_as_failed_and_its_error_goes_on(spark, cfg):
     assert seen == [("probe", "failed", 0), ("probe", "succeeded", 7)]
     assert rows[0]["message"] == "usage 2026-01-05: counts do not reconcile"
     assert ReconciliationError.exit_code == 6
+
+
+def test_every_steps_through_a_range_and_keeps_its_last_day():
+    import datetime as dt
+
+    from crmlake.core.errors import ConfigError
+    from crmlake.core.jobkit import dates_from_args, job_parser
+
+    parser = job_parser("probe", "a job")
+    args = parser.parse_args(["--from", "2026-01-01", "--to", "2026-01-20", "--every", "7"])
+    assert dates_from_args(args) == [dt.date(2026, 1, d) for d in (1, 8, 15, 20)]
+    args = parser.parse_args(["--from", "2026-01-01", "--to", "2026-01-15", "--every", "7"])
+    assert dates_from_args(args) == [dt.date(2026, 1, d) for d in (1, 8, 15)]
+    with pytest.raises(ConfigError, match="--every"):
+        dates_from_args(parser.parse_args(["--from", "2026-01-01", "--to", "2026-01-02", "--every", "0"]))

@@ -256,6 +256,28 @@ TABLES: dict[str, TableSpec] = {
             date_column="calibration_end",
         ),
         TableSpec(
+            name="gold.churn_scores",
+            grain="one subscriber per source and score date: churn probability, decile, band, reasons",
+            key=("source", "score_date", "subscriber_key"),
+            personal_data=PersonalData.PSEUDONYMIZED,
+            partition_by=("score_date",),
+            date_column="score_date",
+            subscriber_column="subscriber_key",
+        ),
+        TableSpec(
+            name="gold.model_metrics",
+            grain="one metric of one candidate on one split of a training run",
+            key=("run_id", "model_name", "model_version", "candidate", "dataset", "split", "metric"),
+            personal_data=PersonalData.NONE,
+        ),
+        TableSpec(
+            name="gold.model_monitoring",
+            grain="one check of a scoring run: the PSI of the score or a feature, or realized churn by decile",
+            key=("monitor_date", "model_name", "check", "subject", "score_date"),
+            personal_data=PersonalData.NONE,
+            date_column="monitor_date",
+        ),
+        TableSpec(
             name="gold.kpis",
             grain="one KPI per period, dimension value and breakdown",
             key=("period", "period_start", "dimension", "dimension_value", "kpi", "breakdown"),

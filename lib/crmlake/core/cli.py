@@ -6,17 +6,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-JOBS = ("generate", "ingest", "features", "kpis", "clv", "segment")
+JOBS = ("generate", "ingest", "features", "kpis", "clv", "segment", "train-churn", "score-churn")
 
 
 def _job_module(name: str):
-    return importlib.import_module(f"crmlake_jobs.{name}")
+    return importlib.import_module(f"crmlake_jobs.{name.replace('-', '_')}")
 
 
 def usage() -> str:
     lines = ["usage: crmlake <job> [--conf FILE]... [--date YYYY-MM-DD] [--root DIR] [options]", "", "jobs:"]
     for name in JOBS:
-        lines.append(f"  {name:<10} {_job_module(name).DESCRIPTION}")
+        lines.append(f"  {name:<12} {_job_module(name).DESCRIPTION}")
     lines += ["", "crmlake <job> --help explains a job's options."]
     return "\n".join(lines)
 

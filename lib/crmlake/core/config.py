@@ -435,6 +435,93 @@ class SegmentsConfig(Section):
         return self
 
 
+CHURN_CANDIDATES = Literal["logistic_regression", "random_forest", "gbt"]
+ParamValue = StrictInt | Float | StrictStr | StrictBool
+
+
+class ChurnDataset(Section):
+    """Bring-your-own features: any table with an id, a label and feature columns."""
+
+    path: Annotated[str, Field(strict=True, min_length=1)]
+    format: TableFormat = "csv"
+    id: ColumnName = "customer_id"
+    label: ColumnName = "churn"
+    split: StrictStr = ""  # a column holding train/test; "" = a stratified random split
+    features: Annotated[tuple[ColumnName, ...], Unique] = ()  # () = every other column
+    name: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None = None
+
+
+class ChurnConfig(Section):
+    """Churn models: training snapshots and split, candidates and their grids, promotion,
+    scoring (deciles, risk bands, reasons) and monitoring."""
+
+    dataset: ChurnDataset | None = None
+    model_name: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "crmlake-churn"
+    # Snapshots of gold.features with matured labels: explicit dates, or (empty) the latest ones
+    # on or before --date minus the horizon, one every snapshot_every_days.
+    snapshot_dates: Annotated[tuple[dt.date, ...], Unique] = ()
+    snapshot_every_days: Days = 7
+    train_snapshots: PositiveInt = 4
+    validation_snapshots: PositiveInt = 1
+    test_snapshots: PositiveInt = 1
+    # A split's label horizons end on or before the next split's first snapshot, so no churn
+    # event is seen on both sides (an operator training on day t only knows labels closed by t).
+    embargo: StrictBool = True
+    exclude_features: Annotated[tuple[ColumnName, ...], Unique] = ("home_cell_id", "city", "status")
+    max_categories: Annotated[int, Field(strict=True, ge=2, le=1000)] = 50
+    class_weight: Literal["balanced", "none"] = "balanced"
+    candidates: Annotated[tuple[CHURN_CANDIDATES, ...], Field(min_length=1), Unique] = (
+        "logistic_regression",
+        "random_forest",
+        "gbt",
+    )
+    # Hyper-parameter grids per candidate (Spark ML param names), searched by TrainValidationSplit
+    # on the training snapshots; the candidates then compete on the validation snapshots.
+    grids: dict[CHURN_CANDIDATES, dict[StrictStr, Annotated[tuple[ParamValue, ...], Field(min_length=1)]]] = {
+        "logistic_regression": {"regParam": (0.001, 0.01, 0.1), "elasticNetParam": (0.0,)},
+        "random_forest": {"numTrees": (100,), "maxDepth": (6, 10)},
+        "gbt": {"maxIter": (40,), "maxDepth": (3, 5), "stepSize": (0.1,)},
+    }
+    tuning_train_ratio: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.75
+    parallelism: PositiveInt = 2
+    selection_metric: Literal["pr_auc", "roc_auc", "top_decile_lift"] = "pr_auc"
+    calibration: Literal["auto", "platt", "none"] = "auto"
+    # Promotion: the new version becomes @champion when it beats the champion's metric on the
+    # same test snapshot by at least this margin; otherwise @challenger.
+    promotion_metric: Literal["pr_auc", "roc_auc", "top_decile_lift"] = "pr_auc"
+    promotion_margin: Annotated[float, Field(strict=True, ge=0.0)] = 0.005
+    champion_alias: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "champion"
+    challenger_alias: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "challenger"
+    contact_capacity: PositiveInt = 1000  # subscribers a retention team can contact per cycle
+    # Risk bands by score decile (1 = riskiest): a band holds deciles up to its bound.
+    risk_bands: dict[
+        Annotated[str, Field(strict=True, min_length=1)], Annotated[int, Field(strict=True, ge=1, le=10)]
+    ] = {
+        "high": 1,
+        "medium": 3,
+        "low": 10,
+    }
+    reasons: Annotated[int, Field(strict=True, ge=1, le=10)] = 3
+    psi_threshold: Annotated[float, Field(strict=True, gt=0.0)] = 0.2
+    psi_features: NonNegativeInt = 10  # the most important features whose PSI is monitored
+    psi_bins: Annotated[int, Field(strict=True, ge=2, le=100)] = 10
+    test_share: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.25  # BYO without a split column
+    validation_share: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.2  # of BYO training rows
+    seed: StrictInt = 42
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChurnConfig:
+        problems = []
+        bounds = list(self.risk_bands.values())
+        if any(b <= a for a, b in zip(bounds, bounds[1:], strict=False)) or (bounds and bounds[-1] != 10):
+            problems.append(f"risk_bands: decile bounds must increase and end at 10, got {self.risk_bands}")
+        if self.champion_alias == self.challenger_alias:
+            problems.append("champion_alias and challenger_alias must differ")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class Settings(Section):
     root: StrictStr
     env: StrictStr
@@ -448,6 +535,7 @@ class Settings(Section):
     generate: GenerateConfig
     clv: ClvConfig = ClvConfig()
     segments: SegmentsConfig = SegmentsConfig()
+    churn: ChurnConfig = ChurnConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
 

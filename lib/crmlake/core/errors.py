@@ -66,3 +66,10 @@ class BadValuesError(CrmlakeError):
     column and examples)."""
 
     exit_code = 4
+
+
+class IncompatibleTableError(CrmlakeError):
+    """A table a model is asked to read lacks columns the model was trained on, or holds them
+    with another type (names each column). Nothing was written."""
+
+    exit_code = 4

@@ -46,6 +46,13 @@ def job_parser(job: str, description: str, dated: bool = True) -> argparse.Argum
         parser.add_argument("--date", type=parse_date, help="the day to process (YYYY-MM-DD)")
         parser.add_argument("--from", dest="date_from", type=parse_date, help="first day of a range")
         parser.add_argument("--to", dest="date_to", type=parse_date, help="last day of a range (inclusive)")
+        parser.add_argument(
+            "--every",
+            type=int,
+            default=1,
+            metavar="N",
+            help="with --from/--to: every Nth day from --from, and --to (weekly snapshots: --every 7)",
+        )
     return parser
 
 
@@ -57,9 +64,23 @@ def dates_from_args(args: argparse.Namespace) -> list[dt.date]:
     if args.date_from and args.date_to:
         if args.date_to < args.date_from:
             raise ConfigError(f"--to {args.date_to} is before --from {args.date_from}")
+        every = getattr(args, "every", 1)
+        if every < 1:
+            raise ConfigError(f"--every must be 1 or more, not {every}")
         days = (args.date_to - args.date_from).days
-        return [args.date_from + dt.timedelta(days=i) for i in range(days + 1)]
+        picked = [args.date_from + dt.timedelta(days=i) for i in range(0, days + 1, every)]
+        return picked if picked[-1] == args.date_to else [*picked, args.date_to]
     raise ConfigError("a date is required: --date YYYY-MM-DD, or --from D1 --to D2")
+
+
+def optional_date(args: argparse.Namespace, allowed: bool) -> dt.date | None:
+    """The single ``--date`` of a job that can also run without one (on a table of the team's
+    own); None only where ``allowed``."""
+    if args.date_from or args.date_to:
+        raise ConfigError("this job takes one --date, not a range")
+    if args.date is None and not allowed:
+        raise ConfigError("a date is required: --date YYYY-MM-DD")
+    return args.date
 
 
 def load_job_config(args: argparse.Namespace, overrides: dict | None = None) -> Config:
