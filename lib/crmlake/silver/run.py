@@ -39,7 +39,12 @@ from crmlake.silver.classify import (
     silver_name,
     silver_rows,
 )
-from crmlake.silver.subscribers import SUBSCRIBER_CONTACTS, contact_rows, write_subscriber_history
+from crmlake.silver.subscribers import (
+    SUBSCRIBER_CONTACTS,
+    contact_rows,
+    write_subscriber_history,
+    write_subscriber_history_batch,
+)
 
 # A row from a later file date, or a later batch of the same date, replaces the one in silver.
 LATEST_ARRIVAL_WINS = (
@@ -181,15 +186,19 @@ class Ingestor:
         if not event_dates:
             return 0, ()
         if entity.name == "subscribers":
-            # History is built one extract at a time, in date order.
-            written = sum(
-                write_subscriber_history(
-                    self.spark,
-                    self.root,
-                    latest_per_key(rows_df.where(F.col("extract_date") == F.lit(day)), ["subscriber_key"]),
+            # Extracts all newer than the history are added in one pass; otherwise (a late or
+            # re-delivered extract) the history is built one extract at a time, in date order.
+            latest_df = latest_per_key(rows_df, ["subscriber_key", "extract_date"])
+            written = write_subscriber_history_batch(self.spark, self.root, latest_df)
+            if written is None:
+                written = sum(
+                    write_subscriber_history(
+                        self.spark,
+                        self.root,
+                        latest_per_key(rows_df.where(F.col("extract_date") == F.lit(day)), ["subscriber_key"]),
+                    )
+                    for day in event_dates
                 )
-                for day in event_dates
-            )
             tables.upsert_changed(
                 self.spark,
                 latest_per_key(contact_rows(classified_df), ["subscriber_key"]),
