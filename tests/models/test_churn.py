@@ -115,3 +115,23 @@ def test_reasons_read_as_sentences(spark, feature, value, categorical, text):
     value = float(value) if kind == "double" and value is not None else value
     df = spark.createDataFrame([(value,)], f"v {kind}")
     assert df.select(reason(feature, F.col("v"), categorical)).first()[0] == text
+
+
+def test_a_teams_columns_named_like_crmlakes_own_are_taken_or_refused_by_name(spark, tmp_path):
+    """A team's date column snapshot_date is the snapshot; other columns named like crmlake's
+    own (label, split) are left out of the features, and refused when listed as features."""
+    from crmlake.core.config import ChurnConfig, ChurnDataset
+    from crmlake.models.churn_run import byo_dataset
+
+    path = str(tmp_path / "own.parquet")
+    rows = [(f"c{i}", dt.date(2026, 1, 1 + i % 3), "yes" if i % 4 == 0 else "no", float(i), "x") for i in range(40)]
+    spark.createDataFrame(
+        rows, "cust string, snapshot_date date, churned string, calls double, label string"
+    ).write.parquet(path)
+    dataset = ChurnDataset(path=path, format="parquet", id="cust", label="churned")
+    data = byo_dataset(spark, dataset, ChurnConfig())
+    assert data.fs.numeric == ("calls",) and not data.fs.categorical
+    got = data.df.select("subscriber_key", "snapshot_date").orderBy("subscriber_key")
+    assertDataFrameEqual(got, spark.read.parquet(path).selectExpr("cust AS subscriber_key", "snapshot_date"))
+    with pytest.raises(ConfigError, match=r"churn.dataset.features: \['label'\]"):
+        byo_dataset(spark, dataset.model_copy(update={"features": ("calls", "label")}), ChurnConfig())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -185,18 +186,30 @@ def byo_dataset(spark: SparkSession, dataset: ChurnDataset, params: ChurnConfig,
     missing = [c for c in [*wanted, *dataset.features] if c not in raw_df.columns]
     if missing:
         raise MissingColumnsError(f"{dataset.path} lacks {missing} (churn.dataset); its columns: {raw_df.columns}")
-    features = list(dataset.features) or [
-        c for c in raw_df.columns if c not in (dataset.id, dataset.label, dataset.split)
-    ]
+    # A date column named like crmlake's own snapshot column is the snapshot; another column
+    # named like one of crmlake's own (subscriber_key, snapshot_date, label, split) is left out,
+    # or refused when it is listed as a feature.
+    given = [c for c in raw_df.columns if c not in (dataset.id, dataset.label, dataset.split)]
+    dated = isinstance(raw_df.schema[SNAPSHOT].dataType, T.DateType | T.TimestampType) if SNAPSHOT in given else False
+    clashes = [c for c in given if c in (KEY, SNAPSHOT, LABEL, "split") and not (c == SNAPSHOT and dated)]
+    listed = [c for c in clashes if c in dataset.features]
+    if listed:
+        raise ConfigError(
+            f"churn.dataset.features: {listed} in {dataset.path} are named like columns crmlake adds "
+            f"itself ({KEY}, {SNAPSHOT}, {LABEL}, split); rename them in the table or leave them out"
+        )
+    if clashes:
+        log("churn dataset: columns left out", columns=clashes, path=dataset.path, level=logging.WARNING)
     # Every column is typed and kept, listed as a feature or not, so that the champion, which may
     # have read other columns, is compared on the very same rows.
-    others = [c for c in raw_df.columns if c not in (dataset.id, dataset.label, dataset.split)]
+    others = [c for c in given if c not in clashes and c != SNAPSHOT]
+    features = list(dataset.features) or others
     text = [c for c in others if isinstance(raw_df.schema[c].dataType, T.StringType)]
     as_numbers = set(numeric_text_columns(raw_df, text))
     no_text = F.lit(None).cast("string")
     columns = [
         F.col(dataset.id).cast("string").alias(KEY),
-        F.lit(None).cast("date").alias(SNAPSHOT),
+        (F.col(SNAPSHOT).cast("date") if dated else F.lit(None).cast("date")).alias(SNAPSHOT),
         label_column(dataset.label).alias(LABEL) if has_label else F.lit(None).cast("int").alias(LABEL),
         F.lower(F.trim(F.col(dataset.split))).alias("split") if has_split else no_text.alias("split"),
         F.col(dataset.label).cast("string").alias("_label_raw") if has_label else no_text.alias("_label_raw"),
