@@ -11,6 +11,7 @@ from crmlake.models.churn import (
     FeatureSet,
     feature_set,
     label_column,
+    missing_columns,
     numeric_text_columns,
     plan_splits,
     random_split,
@@ -135,3 +136,15 @@ def test_a_teams_columns_named_like_crmlakes_own_are_taken_or_refused_by_name(sp
     assertDataFrameEqual(got, spark.read.parquet(path).selectExpr("cust AS subscriber_key", "snapshot_date"))
     with pytest.raises(ConfigError, match=r"churn.dataset.features: \['label'\]"):
         byo_dataset(spark, dataset.model_copy(update={"features": ("calls", "label")}), ChurnConfig())
+
+
+def test_training_leaves_out_columns_with_no_value_and_flags_those_with_gaps(spark):
+    df = spark.createDataFrame(
+        [(1.0, None, None, "a", None), (float("nan"), None, 2, "b", None), (3.0, None, 3, None, None)],
+        "ratio double, trend double, calls int, plan string, region string",
+    )
+    fs = FeatureSet(("ratio", "trend", "calls"), ("plan", "region"), ())
+    assert missing_columns(df, fs) == (
+        FeatureSet(("ratio", "calls"), ("plan",), ("ratio", "calls")),
+        ["trend", "region"],
+    )

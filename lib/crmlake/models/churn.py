@@ -92,12 +92,25 @@ def feature_set(
     return FeatureSet(tuple(numeric), tuple(categorical), missing)
 
 
-def columns_with_nulls(df: DataFrame, columns: list[str] | tuple[str, ...]) -> list[str]:
-    """The columns of ``df`` among ``columns`` that hold at least one null (one pass)."""
+def missing_columns(df: DataFrame, fs: FeatureSet) -> tuple[FeatureSet, list[str]]:
+    """The feature set fitted on ``df`` (the training rows), in one pass: a missing-value
+    indicator for each numeric column with a missing value (null or NaN) and the columns with no
+    value at all left out (an imputer has nothing to learn from them; a 30-day trend is unknown
+    on every snapshot taken before 30 days of history). Returns it with the columns left out."""
+    columns = [*fs.numeric, *fs.categorical]
     if not columns:
-        return []
-    counts = df.agg(*[F.count(F.when(F.col(c).isNull(), 1)).alias(c) for c in columns]).first()
-    return [c for c in columns if counts[c] > 0]
+        return fs, []
+
+    def missing(c: str) -> F.Column:
+        value = F.col(_quote(c))
+        return value.isNull() | F.isnan(value.cast("double")) if c in fs.numeric else value.isNull()
+
+    row = df.agg(F.count(F.lit(1)), *[F.count(F.when(missing(c), 1)) for c in columns]).first()
+    total, counts = row[0], dict(zip(columns, row[1:], strict=True))
+    empty = [c for c in columns if counts[c] == total]
+    numeric = tuple(c for c in fs.numeric if c not in empty)
+    with_missing = tuple(c for c in numeric if counts[c] > 0)
+    return FeatureSet(numeric, tuple(c for c in fs.categorical if c not in empty), with_missing), empty
 
 
 def _quote(name: str) -> str:

@@ -59,9 +59,9 @@ from crmlake.models.churn import (
     FeatureSet,
     blank_as_null,
     build_pipeline,
-    columns_with_nulls,
     feature_set,
     label_column,
+    missing_columns,
     numeric_text_columns,
     plan_splits,
     random_split,
@@ -527,8 +527,12 @@ def train_churn(
             churners=data.positives,
             snapshots={k: [str(s) for s in v] for k, v in data.snapshots.items()},
         )
-        with_missing = columns_with_nulls(data.df.where(F.col("split") == "train"), data.fs.numeric)
-        fs = FeatureSet(data.fs.numeric, data.fs.categorical, tuple(with_missing))
+        fs, empty = missing_columns(data.df.where(F.col("split") == "train"), data.fs)
+        if empty:
+            log("churn features left out: no value in any training row", columns=empty, level=logging.WARNING)
+            out.details["features_left_out"] = empty
+        if not fs.inputs:
+            raise ConfigError(f"train-churn: no feature has a value in the training rows of {data.name}")
         data.fs = fs
         weighted_df = with_class_weights(data.df, params.class_weight, data.positives["train"], data.rows["train"])
         parts = {split: weighted_df.where(F.col("split") == split).persist() for split in SPLITS}
