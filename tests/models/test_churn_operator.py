@@ -1,0 +1,156 @@
+"""train-churn and score-churn on a generated operator: snapshots split by time with the
+embargo, scores with reasons for the whole base, idempotent reruns, and monitoring (PSI against
+the training snapshot, realized churn of an earlier score date once its labels closed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import mlflow
+import pytest
+from crmlake.catalog import tables
+from crmlake.models import churn_run
+from crmlake_jobs.features import main as features_main
+from crmlake_jobs.generate import main as generate_main
+from crmlake_jobs.ingest import main as ingest_main
+from crmlake_jobs.score_churn import main as score_main
+from crmlake_jobs.train_churn import main as train_main
+from mlflow import MlflowClient
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+pytestmark = pytest.mark.slow  # generates, ingests, trains and scores an operator
+
+START = dt.date(2026, 3, 1)
+HORIZON = 7
+
+
+def day(n: int) -> dt.date:
+    return START + dt.timedelta(days=n)
+
+
+TRAIN, VALIDATION, TEST = [day(10), day(13), day(16)], [day(23)], [day(30)]
+SCORED = day(37)
+CONF = f"""
+labels:
+  horizon_days: {HORIZON}
+  prepaid_inactivity_days: 10
+generate:
+  monthly_churn: 0.12
+churn:
+  model_name: crmlake-churn-operator-test
+  snapshot_every_days: 3
+  train_snapshots: 3
+  candidates: [gbt]
+  grids:
+    gbt: {{maxIter: [15], maxDepth: [3]}}
+  psi_features: 4
+"""
+
+
+def job(main, root, conf, spark, *args) -> None:
+    argv = ["--root", str(root), "--conf", str(conf), "--log-format", "text", *[str(a) for a in args]]
+    assert main(argv, spark=spark) == 0, f"{main.__module__} {args} failed"
+
+
+@pytest.fixture(scope="module")
+def operator(spark, tmp_path_factory):
+    import os
+
+    os.environ.setdefault("CRMLAKE_HMAC_KEY", "churn-operator-key")
+    base = tmp_path_factory.mktemp("churn-operator")
+    conf = base / "churn.yaml"
+    conf.write_text(CONF, encoding="utf-8")
+    root = base / "root"
+    job(generate_main, root, conf, spark, "--subscribers", 500, "--start", START, "--days", 38, "--seed", 21)
+    job(ingest_main, root, conf, spark, "--all")
+    # each snapshot, and each snapshot + horizon (which writes that snapshot's labels)
+    for d in sorted(
+        {*TRAIN, *VALIDATION, *TEST, *[s + dt.timedelta(days=HORIZON) for s in [*TRAIN, *VALIDATION, *TEST]]}
+    ):
+        job(features_main, root, conf, spark, "--date", d)
+    job(train_main, root, conf, spark, "--date", SCORED)
+    job(score_main, root, conf, spark, "--date", TEST[0])  # an earlier score, whose labels have closed by SCORED
+    job(score_main, root, conf, spark, "--date", SCORED)
+    return {"root": str(root), "conf": conf}
+
+
+def last_run(spark, root, name):
+    return (
+        tables.read(spark, root, "gold.run_log").where(F.col("job") == name).orderBy(F.col("started_at").desc()).first()
+    )
+
+
+def test_snapshots_are_split_by_time_with_an_embargo(spark, operator):
+    version = MlflowClient().get_model_version_by_alias("crmlake-churn-operator-test", "champion")
+    inputs = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/model_inputs.json")
+    snapshots = {k: [dt.date.fromisoformat(s) for s in v] for k, v in inputs["snapshots"].items()}
+    assert snapshots == {"train": TRAIN, "validation": VALIDATION, "test": TEST}
+    for earlier, later in (("train", "validation"), ("validation", "test")):
+        assert max(snapshots[earlier]) + dt.timedelta(days=HORIZON) <= min(snapshots[later])
+    assert max(snapshots["test"]) + dt.timedelta(days=HORIZON) <= SCORED  # every label had closed
+    details = json.loads(last_run(spark, operator["root"], "train-churn")["details"])
+    labels = tables.read(spark, operator["root"], "gold.churn_labels")
+    for split, dates in snapshots.items():
+        expected = labels.where(F.col("snapshot_date").isin(dates) & (F.col("horizon_days") == HORIZON)).count()
+        assert details["rows"][split] == expected
+
+
+def test_every_subscriber_in_the_base_is_scored_once_with_reasons(spark, operator):
+    root = operator["root"]
+    base = tables.read(spark, root, "gold.features").where(F.col("snapshot_date") == SCORED)
+    scores = tables.read(spark, root, churn_run.CHURN_SCORES).where(F.col("score_date") == SCORED)
+    assertDataFrameEqual(scores.select("subscriber_key"), base.select("subscriber_key"))
+    assert scores.agg(F.min("decile"), F.max("decile")).first() == (1, 10)
+    # a subscriber has drivers exactly when some feature pushes the score up (a low-risk one has none)
+    champion = churn_run.current("crmlake-churn-operator-test", "champion")
+    explained = churn_run.explain(churn_run._scored(champion.model, base), champion.model, champion.inputs, 3)
+    pushed_up = explained.where(F.exists("contributions", lambda c: c > 0)).select("subscriber_key")
+    assertDataFrameEqual(scores.where(F.size("drivers") > 0).select("subscriber_key"), pushed_up)
+    assert scores.where(F.col("decile") == 1).agg(F.min(F.size("drivers"))).first()[0] > 0
+    high = scores.where(F.col("risk_band") == "high").agg(F.max("decile")).first()[0]
+    assert high == 1
+    example = scores.where(F.col("reason_1").isNotNull()).orderBy(F.col("probability").desc()).first()
+    assert example["drivers"][0]["reason"] == example["reason_1"] and example["model_version"] == "1"
+
+
+def test_tree_contributions_add_up_on_the_operators_features(spark, operator):
+    champion = churn_run.current("crmlake-churn-operator-test", "champion")
+    sample = tables.read(spark, operator["root"], "gold.features").where(F.col("snapshot_date") == SCORED).limit(300)
+    explained = churn_run.explain(churn_run._scored(champion.model, sample), champion.model, champion.inputs, 3)
+    total = F.aggregate("contributions", F.lit(0.0), lambda a, x: a + x)
+    worst = explained.select(F.max(F.abs(F.col("bias") + total - F.col("raw_score")))).first()[0]
+    assert worst < 1e-9
+
+
+def test_rescoring_a_date_leaves_the_same_rows(spark, operator):
+    root = operator["root"]
+    before = tables.read(spark, root, churn_run.CHURN_SCORES).where(F.col("score_date") == SCORED).drop("run_id")
+    before = before.localCheckpoint()
+    job(score_main, root, operator["conf"], spark, "--date", SCORED)
+    after = tables.read(spark, root, churn_run.CHURN_SCORES).where(F.col("score_date") == SCORED).drop("run_id")
+    assertDataFrameEqual(after, before)
+
+
+def test_monitoring_compares_with_the_training_snapshot_and_realized_churn(spark, operator):
+    monitoring = tables.read(spark, operator["root"], churn_run.MODEL_MONITORING).where(F.col("monitor_date") == SCORED)
+    psi = monitoring.where(F.col("check") == "psi")
+    assert {r["reference_date"] for r in psi.collect()} == {TRAIN[-1]}
+    assert psi.where(F.col("subject") == "score").count() == 1 and psi.count() == 5
+    realized = monitoring.where(F.col("check") == "realized")
+    assert {r["score_date"] for r in realized.collect()} == {TEST[0]}
+    # realized churn by decile counts exactly the labelled subscribers scored on that date
+    labelled = (
+        tables.read(spark, operator["root"], churn_run.CHURN_SCORES)
+        .where(F.col("score_date") == TEST[0])
+        .join(
+            tables.read(spark, operator["root"], "gold.churn_labels")
+            .where(F.col("snapshot_date") == TEST[0])
+            .select("subscriber_key"),
+            on="subscriber_key",
+            how="inner",
+        )
+        .count()
+    )
+    assert realized.agg(F.sum("subscribers")).first()[0] == labelled
