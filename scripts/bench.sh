@@ -5,6 +5,8 @@
 #   scripts/bench.sh --subscribers 200000 --days 30 --skip-ingest
 # Lifetime value (fit + score 1M and 10M simulated customers, lifetimes on the same 1M):
 #   scripts/bench.sh clv [--customers 1000000 10000000] [--lifetimes 1000000]
+# Churn model (train-churn + score-churn on 1M simulated snapshots, scikit-learn on the same rows):
+#   scripts/bench.sh churn [--rows 1000000] [--candidates gbt logistic_regression] [--peer-timeout 1800]
 # Results are appended, with the machine and scale, to scripts/bench/RESULTS.md.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,5 +15,9 @@ cd "$REPO"
 if [ "${1:-}" = clv ]; then
   shift
   exec python "$REPO/scripts/bench/clv.py" "$@"
+fi
+if [ "${1:-}" = churn ]; then
+  shift
+  exec python "$REPO/scripts/bench/churn.py" "$@"
 fi
 exec python "$REPO/scripts/bench/run.py" "$@"
