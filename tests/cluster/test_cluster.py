@@ -58,6 +58,10 @@ def submit(cluster, job: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_every_job_on_a_standalone_cluster(spark, tmp_path, cluster):
     root = str(tmp_path / "root")
+    # The cluster overlay's 64 shuffle partitions suit a real cluster's data; for 300
+    # subscribers on two one-core workers they are 64 tiny tasks per stage (the test took 9 min).
+    small = tmp_path / "small.yaml"
+    small.write_text("spark:\n  shuffle_partitions: 4\n", encoding="utf-8")
     gen = submit(
         cluster,
         "generate",
@@ -73,12 +77,16 @@ def test_every_job_on_a_standalone_cluster(spark, tmp_path, cluster):
         "0.02",
         "--log-format",
         "text",
+        "--conf",
+        str(small),
     )
     assert gen.returncode == 0, gen.stderr[-3000:]
-    ing = submit(cluster, "ingest", "--root", root, "--all", "--log-format", "text")
+    ing = submit(cluster, "ingest", "--root", root, "--all", "--log-format", "text", "--conf", str(small))
     assert ing.returncode == 0, ing.stderr[-3000:]
     for job in ("features", "kpis"):
-        done = submit(cluster, job, "--root", root, "--date", "2026-02-02", "--log-format", "text")
+        done = submit(
+            cluster, job, "--root", root, "--date", "2026-02-02", "--log-format", "text", "--conf", str(small)
+        )
         assert done.returncode == 0, done.stderr[-3000:]
 
     # The work ran on the workers: every application had an executor on each of the two workers.

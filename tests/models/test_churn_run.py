@@ -22,6 +22,8 @@ FAST_GRIDS = {
     "gbt": {"maxIter": [15], "maxDepth": [3]},
 }
 
+pytestmark = pytest.mark.slow  # train-churn and score-churn end to end, with MLflow
+
 
 def telecom_export(n: int = N, seed: int = 3) -> pd.DataFrame:
     """A churn export shaped like the public ones: complaints drive churn, long tenure and
