@@ -18,8 +18,6 @@ from crmlake.landing.files import LandingFile, read_landing, unreadable_file_err
 INGESTED_FILES = "bronze.ingested_files"
 
 
-
-
 def bronze_name(entity: Entity) -> str:
     return f"bronze.{entity.name}"
 

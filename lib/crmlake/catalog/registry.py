@@ -40,6 +40,7 @@ class TableSpec:
     # The column that names the subscriber, for erasure (None: the table holds no subscriber).
     subscriber_column: str | None = None
     schema: T.StructType | None = None  # fixed by declaration; None: as the producing transformation selects
+    change_feed: bool = False  # Delta's change data feed on, for consumers that read increments
 
     @property
     def layer(self) -> str:
@@ -49,6 +50,26 @@ class TableSpec:
     def table(self) -> str:
         return self.name.split(".", 1)[1]
 
+
+# The allow-list of what a target list holds: no features, no other personal data.
+CAMPAIGN_TARGETS_SCHEMA = T.StructType(
+    [
+        T.StructField("campaign_id", T.StringType(), False),
+        T.StructField("publish_date", T.DateType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("subscriber_key", T.StringType(), False),
+        T.StructField("msisdn", T.StringType()),  # E.164, treatment rows only: controls are never contacted
+        T.StructField("group", T.StringType(), False),  # treatment | control
+        T.StructField("rank", T.IntegerType(), False),
+        T.StructField("score_band", T.StringType()),  # the churn risk band when one was scored
+        T.StructField("offer_code", T.StringType(), False),
+        T.StructField("offer_cost", T.DoubleType(), False),
+        T.StructField("channel", T.StringType(), False),
+        T.StructField("objective", T.StringType(), False),
+        T.StructField("models", T.ArrayType(T.StringType(), False), False),  # name/version of each model read
+        T.StructField("valid_until", T.DateType(), False),
+    ]
+)
 
 INGESTED_FILES_SCHEMA = T.StructType(
     [
@@ -263,6 +284,19 @@ TABLES: dict[str, TableSpec] = {
             partition_by=("score_date",),
             date_column="score_date",
             subscriber_column="subscriber_key",
+        ),
+        TableSpec(
+            name="gold.campaign_targets",
+            grain="one subscriber in one campaign's list of one publish date: group, rank, offer, delivery number",
+            key=("campaign_id", "publish_date", "subscriber_key"),
+            # the delivery number of each treated subscriber: the one place outside
+            # silver.subscriber_contacts that holds it, for the campaign systems that contact them
+            personal_data=PersonalData.RESTRICTED,
+            partition_by=("publish_date",),
+            date_column="publish_date",
+            subscriber_column="subscriber_key",
+            schema=CAMPAIGN_TARGETS_SCHEMA,
+            change_feed=True,
         ),
         TableSpec(
             name="gold.model_metrics",

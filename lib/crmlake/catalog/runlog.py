@@ -16,7 +16,6 @@ from crmlake.catalog.registry import RUN_LOG_SCHEMA
 RUN_LOG = "gold.run_log"
 
 
-
 @dataclass
 class RunRecord:
     """Collects what one run did; :func:`append_run` writes it."""

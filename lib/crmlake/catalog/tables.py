@@ -141,6 +141,8 @@ def days_scope(name: str, days: Iterable[dt.date], alias: str | None = None, **e
 
 def _writer(df: DataFrame, table: TableSpec, mode: str):
     writer = df.write.format("delta").mode(mode)
+    if table.change_feed:
+        writer = writer.option("delta.enableChangeDataFeed", "true")
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
     return writer

@@ -522,6 +522,24 @@ class ChurnConfig(Section):
         return self
 
 
+class ContactPolicy(Section):
+    """Across every campaign: how often one subscriber may be contacted."""
+
+    max_contacts: Annotated[int, Field(strict=True, ge=1)] = 2  # treatments in the window
+    window_days: Annotated[int, Field(strict=True, ge=1)] = 30
+    quiet_days: Annotated[int, Field(strict=True, ge=0)] = 7  # none after the last contact
+
+
+class PublishConfig(Section):
+    """Campaign target lists: where definitions live, the contact policy, suppression inputs."""
+
+    campaigns_dir: Annotated[str, Field(strict=True, min_length=1)] = "conf/campaigns"  # relative: to the repository
+    contact_policy: ContactPolicy = ContactPolicy()
+    max_master_age_days: Annotated[int, Field(strict=True, ge=0)] = 2  # newest subscriber extract vs the date
+    opt_out_path: StrictStr = ""  # a CSV with an msisdn column in any format ("": none)
+    exports_dir: StrictStr = ""  # where treatment lists are handed over as files ("": <root>/exports)
+
+
 class Settings(Section):
     root: StrictStr
     env: StrictStr
@@ -536,6 +554,7 @@ class Settings(Section):
     clv: ClvConfig = ClvConfig()
     segments: SegmentsConfig = SegmentsConfig()
     churn: ChurnConfig = ChurnConfig()
+    publish: PublishConfig = PublishConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
 
@@ -632,7 +651,7 @@ def _source_of(dotted: str, origin: dict[str, str]) -> str:
     return "configuration"
 
 
-def _problems(exc: ValidationError, origin: dict[str, str]) -> list[str]:
+def validation_problems(exc: ValidationError, origin: dict[str, str]) -> list[str]:
     problems = []
     for error in exc.errors():
         loc = [str(p) for p in error["loc"]]
@@ -661,7 +680,7 @@ def validate(tree: dict, origin: dict[str, str]) -> Settings:
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:
-        problems = _problems(exc, origin)
+        problems = validation_problems(exc, origin)
         listed = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"{len(problems)} configuration problem(s):\n{listed}") from None
 

@@ -73,3 +73,10 @@ class IncompatibleTableError(CrmlakeError):
     with another type (names each column). Nothing was written."""
 
     exit_code = 4
+
+
+class StaleInputError(CrmlakeError):
+    """An input is older than a run may act on (a subscriber master too old to read consent
+    from). Names the table, its newest date and the configured limit. Nothing was written."""
+
+    exit_code = 5

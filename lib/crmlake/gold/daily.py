@@ -80,6 +80,7 @@ AMOUNT_COLUMNS = (
     "payment_amount",
 )
 
+
 def _count_when(cond: Column) -> Column:
     return F.sum(F.when(cond, 1).otherwise(0)).cast("long")
 

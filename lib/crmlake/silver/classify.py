@@ -18,8 +18,6 @@ QUARANTINE = "silver.quarantine"
 LINEAGE = ["_source_file", "_batch_id", "_ingested_at", "_file_date"]
 
 
-
-
 def silver_name(entity: Entity) -> str:
     return f"silver.{entity.name}"
 
@@ -29,10 +27,6 @@ def with_subscriber_key(df: DataFrame, msisdn_e164: Column, hmac_key: bytes) -> 
     return df.withColumn("msisdn_e164", msisdn_e164).withColumn(
         "subscriber_key", hmac_sha256_hex(F.col("msisdn_e164"), hmac_key)
     )
-
-
-
-
 
 
 def classify(
@@ -97,8 +91,6 @@ def quarantine_rows(classified_df: DataFrame, entity: Entity, run_id: str) -> Da
         raw_content(entity).alias("raw"),
         F.lit(run_id).alias("run_id"),
     )
-
-
 
 
 def silver_rows(classified_df: DataFrame, entity: Entity) -> DataFrame:

@@ -107,9 +107,7 @@ def _observed(df: DataFrame) -> tuple[DataFrame, Observation]:
     return df.observe(observation, F.count(F.lit(1)).alias("rows")), observation
 
 
-def generate_operator(
-    spark: SparkSession, root: str, gen: GenerateConfig, identity: IdentityConfig
-) -> dict[str, int]:
+def generate_operator(spark: SparkSession, root: str, gen: GenerateConfig, identity: IdentityConfig) -> dict[str, int]:
     """Writes a synthetic operator's landing files and ground truth under ``root``.
 
     ``gen`` is the validated ``generate`` config section, ``identity`` the ``identity`` section
