@@ -165,7 +165,7 @@ def rank_score(c: Campaign) -> F.Column:
     return F.col(r.by).cast("double")
 
 
-def newest_master(spark: SparkSession, root: str, d: dt.date, max_age_days: int) -> DataFrame:
+def newest_master(spark: SparkSession, root: str, d: dt.date, max_age_days: int) -> tuple[DataFrame, dt.date]:
     """The subscriber master's current rows, refused when its newest extract is more than
     ``max_age_days`` older than ``d`` (consent read from a stale master could be wrong)."""
     if not tables.exists(spark, root, SUBSCRIBERS):
@@ -177,7 +177,7 @@ def newest_master(spark: SparkSession, root: str, d: dt.date, max_age_days: int)
             f"{SUBSCRIBERS}: the newest subscriber extract is {newest}, more than publish.max_master_age_days "
             f"({max_age_days}) before {d}; ingest the newest master first"
         )
-    return master_df
+    return master_df, newest
 
 
 def past_contacts(spark: SparkSession, root: str, d: dt.date) -> DataFrame | None:
@@ -250,10 +250,9 @@ def publish(
         out.rows_read = candidates_df.count()
         if out.rows_read == 0:
             raise TableNotFoundError(f"{FEATURES} has no snapshot for {d}: run `crmlake features --date {d}` first")
-        master_df = newest_master(spark, root, d, params.max_master_age_days)
+        master_df, newest = newest_master(spark, root, d, params.max_master_age_days)
         # lines in the base as the newest master has them: a line deactivated since the
         # features snapshot is not contacted
-        newest = master_df.agg(F.max("extract_date")).first()[0]
         in_base_df = filter_in_base(master_df, newest).select("subscriber_key")
         opted_df = None
         if params.opt_out_path:
@@ -314,6 +313,7 @@ def publish(
                 taken = final_df.select("subscriber_key")
                 taken_df = taken if taken_df is None else taken_df.unionByName(taken)
         out.details["campaigns"] = counts
+        blocked_df.unpersist()
         out.tables.add(CAMPAIGN_TARGETS)
     finally:
         candidates_df.unpersist()
