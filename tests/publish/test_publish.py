@@ -1,7 +1,7 @@
-"""crmlake publish on a small constructed lake: suppression whatever the campaign says, priority
-between campaigns, the cap and the control group, delivery numbers for treatment only, the
-contact policy across days, idempotent reruns (no new version), the change feed, and refusals
-that name the problem and write nothing."""
+"""crmlake publish on a small constructed lake: suppression whatever the campaign says (erased
+subscribers included), priority between campaigns, the cap and the control group, delivery
+numbers for treatment only, the contact policy across days, idempotent reruns (no new version),
+the change feed, and refusals that name the problem and write nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import random
 import pytest
 import yaml
 from crmlake.catalog import tables
+from crmlake.privacy.erasure import ERASURE_REGISTER
 from crmlake.publish.run import CAMPAIGN_TARGETS
 from crmlake_jobs.publish import main as publish_main
 from pyspark.sql import functions as F
@@ -162,9 +163,16 @@ def lake(spark, tmp_path, monkeypatch):
 
 
 def test_lists_keep_suppression_priority_cap_and_groups(spark, lake):
+    truth = lake["truth"]
+    # three of the best retention candidates were erased (crmlake erase registered their keys)
+    erased = sorted(truth, key=lambda k: -truth[k]["p"] * truth[k]["clv"])[:3]
+    register = spark.createDataFrame(
+        [(k, "REQ-1", D) for k in erased], "subscriber_key string, request_id string, erased_on date"
+    )
+    tables.create(register, lake["root"], ERASURE_REGISTER)
     assert run(spark, lake["root"], lake["conf"], "--date", D) == 0
     got = tables.read(spark, lake["root"], CAMPAIGN_TARGETS).collect()
-    truth = lake["truth"]
+    assert not set(erased) & {r["subscriber_key"] for r in got}
     by_campaign = {c: [r for r in got if r["campaign_id"] == c] for c in CAMPAIGNS}
     # nobody without consent, on do-not-contact, or out of the base, in any list or group
     for r in got:
@@ -173,7 +181,11 @@ def test_lists_keep_suppression_priority_cap_and_groups(spark, lake):
     # the retention list: eligible only, the cap, ranked by CLV at risk
     retention = by_campaign["retention"]
     allowed = [t for t in truth.values() if t["consent"] and not t["dnc"] and not t["deactivated"]]
-    wanted = [t for t in allowed if t["plan"] == "prepaid" and t["idle"] < 20 and t["band"] in ("high", "medium")]
+    wanted = [
+        t
+        for t in allowed
+        if t["plan"] == "prepaid" and t["idle"] < 20 and t["band"] in ("high", "medium") and t["key"] not in erased
+    ]
     best = sorted(wanted, key=lambda t: -t["p"] * t["clv"])[:60]
     assert {r["subscriber_key"] for r in retention} == {t["key"] for t in best}
     assert {r["score_band"] for r in retention} <= {"high", "medium"}

@@ -14,11 +14,10 @@ from crmlake.publish.targets import (
     CONTROL,
     assign_groups,
     held_by_contact_policy,
-    opted_out_keys,
     suppressed,
     take_ranked,
 )
-from crmlake.silver.identity import hmac_sha256_hex
+from crmlake.silver.identity import hmac_sha256_hex, keys_of_listed_numbers
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -123,7 +122,7 @@ def test_an_opted_out_subscriber_is_never_kept_whatever_the_format_of_their_numb
     )
     subs = subs.withColumn("subscriber_key", hmac_sha256_hex(F.concat(F.lit("+98"), F.col("national")), KEY))
     opt_list = spark.createDataFrame([(rng.choice(_formats(n)),) for n in opted], "msisdn string")
-    out = suppressed(subs, subs, subs, opted_out_keys(opt_list, identity, KEY, "opt_out.csv"))
+    out = suppressed(subs, subs, subs, keys_of_listed_numbers(opt_list, identity, KEY, "opt_out.csv"))
     kept = subs.join(out, on="subscriber_key", how="left_anti")
     kept_nationals = {r["national"] for r in kept.select("national").collect()}
     assert kept_nationals, "the population keeps someone"
@@ -136,4 +135,4 @@ def test_an_unreadable_number_in_the_opt_out_list_stops_the_run_naming_it(spark)
     identity = load_config().settings.identity
     numbers = spark.createDataFrame([("09123456789",), ("12345",), ("",)], "msisdn string")
     with pytest.raises(BadValuesError, match=r"opt_out.csv: 1 number\(s\) in column 'msisdn' .*'12345'"):
-        opted_out_keys(numbers, identity, KEY, "opt_out.csv")
+        keys_of_listed_numbers(numbers, identity, KEY, "opt_out.csv")

@@ -208,6 +208,14 @@ TABLES: dict[str, TableSpec] = {
             partition_by=("entity", "_file_date"),
             date_column="_file_date",
         ),
+        TableSpec(
+            # the keys of erased subscribers, never their numbers; names no subscriber to erase
+            # (it must outlive the erasure it records)
+            name="silver.erasure_register",
+            grain="one erased subscriber key, with the request that erased it",
+            key=("subscriber_key",),
+            personal_data=PersonalData.PSEUDONYMIZED,
+        ),
         _per_subscriber(
             "gold.subscriber_daily", "one subscriber per day with any activity", ("subscriber_key", "date"), "date"
         ),

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 
 from crmlake.catalog.registry import TableSpec, spec
 from crmlake.core.errors import TableNotFoundError
@@ -242,6 +242,23 @@ def upsert_changed(
         on = f"({scope}) AND {on}"
     merge(spark, changed_df, root, name, on=on, update_when=f"s.{hash_col} <> t.{hash_col} AND ({wins_when})")
     return last_operation_rows(spark, root, name)
+
+
+def delete_matching(spark: SparkSession, root: str, name: str, keys_df: DataFrame, on: Column) -> int:
+    """Delete the table's rows (alias ``t``) that match a row of ``keys_df`` (alias ``s``) on
+    ``on``. A table with no such row gets no new version. Returns the rows deleted."""
+    target_df = read(spark, root, name).alias("t")
+    if target_df.join(keys_df.alias("s"), on=on, how="left_semi").isEmpty():
+        return 0
+    (
+        DeltaTable.forPath(spark, table_path(root, name))
+        .alias("t")
+        .merge(keys_df.alias("s"), on)
+        .whenMatchedDelete()
+        .execute()
+    )
+    metrics = DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["operationMetrics"] or {}
+    return int(metrics.get("numTargetRowsDeleted", 0))
 
 
 def delta_table(spark: SparkSession, root: str, name: str) -> DeltaTable:

@@ -24,16 +24,17 @@ from crmlake.core.errors import ConfigError, StaleInputError, TableNotFoundError
 from crmlake.core.log import log, stage
 from crmlake.gold.features import FEATURES, filter_in_base, lit_date
 from crmlake.gold.segments import SCHEMES, SEGMENTS
+from crmlake.privacy.erasure import erased_keys
 from crmlake.publish.campaigns import Campaign, Definition, LakeView, check_against_lake, load_campaigns
 from crmlake.publish.handoff import export_list
 from crmlake.publish.targets import (
     TREATMENT,
     assign_groups,
     held_by_contact_policy,
-    opted_out_keys,
     suppressed,
     take_ranked,
 )
+from crmlake.silver.identity import keys_of_listed_numbers
 
 CAMPAIGN_TARGETS = "gold.campaign_targets"
 CHURN_SCORES = "gold.churn_scores"
@@ -257,15 +258,15 @@ def publish(
         opted_df = None
         if params.opt_out_path:
             numbers_df = spark.read.option("header", True).csv(params.opt_out_path)
-            if "msisdn" not in numbers_df.columns:
-                raise ConfigError(f"publish.opt_out_path: {params.opt_out_path} has no msisdn column")
-            opted_df = opted_out_keys(numbers_df, identity, hmac_key, params.opt_out_path)
+            opted_df = keys_of_listed_numbers(
+                numbers_df, identity, hmac_key, f"publish.opt_out_path {params.opt_out_path}"
+            )
         contacts_df = past_contacts(spark, root, d)
         if contacts_df is None:
             contacts_df = spark.createDataFrame([], "subscriber_key string, contact_date date")
         policy = params.contact_policy
         blocked_df = (
-            suppressed(candidates_df, master_df, in_base_df, opted_df)
+            suppressed(candidates_df, master_df, in_base_df, opted_df, erased_keys(spark, root))
             .unionByName(
                 held_by_contact_policy(
                     candidates_df, contacts_df, d, policy.max_contacts, policy.window_days, policy.quiet_days

@@ -101,26 +101,3 @@ def take_ranked(candidates_df: DataFrame, size_cap: int, score_col: str = "rank_
     last, broken by subscriber key so reruns pick the same), with ``rank`` 1..n."""
     order = Window.orderBy(F.col(score_col).desc_nulls_last(), F.col("subscriber_key"))
     return candidates_df.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= size_cap)
-
-
-def opted_out_keys(numbers_df: DataFrame, identity, hmac_key: bytes, source: str) -> DataFrame:
-    """An operator's opt-out list (``msisdn`` in any format its systems write) keyed like the
-    lake. A number that does not read as one of the operator's mobile numbers stops the run,
-    naming ``source`` and the first such rows: a number we cannot read may be someone who said no."""
-    from crmlake.core.errors import BadValuesError
-    from crmlake.silver.identity import hmac_sha256_hex, normalize_msisdn_from_config
-
-    e164 = normalize_msisdn_from_config(F.col("msisdn"), identity)
-    read_df = numbers_df.select("msisdn", e164.alias("_e164"))
-    bad = read_df.where(F.col("_e164").isNull() & F.col("msisdn").isNotNull() & (F.trim("msisdn") != ""))
-    examples = [r["msisdn"] for r in bad.limit(5).collect()]
-    if examples:
-        raise BadValuesError(
-            f"{source}: {bad.count()} number(s) in column 'msisdn' are not mobile numbers of the operator "
-            f"(first: {examples}); fix the list: an unreadable number may be someone who opted out"
-        )
-    return (
-        read_df.where(F.col("_e164").isNotNull())
-        .select(hmac_sha256_hex(F.col("_e164"), hmac_key).alias("subscriber_key"))
-        .distinct()
-    )

@@ -14,11 +14,11 @@ import os
 import secrets
 from pathlib import Path
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from crmlake.core.config import IdentityConfig
-from crmlake.core.errors import MissingSecretError
+from crmlake.core.errors import BadValuesError, MissingSecretError
 from crmlake.core.log import log
 
 SHA256_BLOCK_BYTES = 64
@@ -111,4 +111,27 @@ def load_hmac_key(identity: IdentityConfig, root: str) -> bytes:
     raise MissingSecretError(
         f"no pseudonymization key: set the environment variable {identity.key_env} or write "
         f"the key to {path} (identity.key_file); crmlake never keeps it in code or config"
+    )
+
+
+def keys_of_listed_numbers(numbers_df: DataFrame, identity: IdentityConfig, hmac_key: bytes, source: str) -> DataFrame:
+    """The subscriber keys of a list of numbers (``msisdn`` in any format the operator's systems
+    write: an opt-out list, an erasure request). A number that does not read as one of the
+    operator's mobile numbers stops the run, naming ``source`` and the first such rows: a number
+    we cannot read may be someone who said no."""
+    if "msisdn" not in numbers_df.columns:
+        raise BadValuesError(f"{source}: no column 'msisdn' (columns: {numbers_df.columns})")
+    e164 = normalize_msisdn_from_config(F.col("msisdn"), identity)
+    read_df = numbers_df.select("msisdn", e164.alias("_e164"))
+    bad = read_df.where(F.col("_e164").isNull() & F.col("msisdn").isNotNull() & (F.trim("msisdn") != ""))
+    examples = [r["msisdn"] for r in bad.limit(5).collect()]
+    if examples:
+        raise BadValuesError(
+            f"{source}: {bad.count()} number(s) in column 'msisdn' are not mobile numbers of the operator "
+            f"(first: {examples}); fix the list: an unreadable number may be someone who said no"
+        )
+    return (
+        read_df.where(F.col("_e164").isNotNull())
+        .select(hmac_sha256_hex(F.col("_e164"), hmac_key).alias("subscriber_key"))
+        .distinct()
     )
