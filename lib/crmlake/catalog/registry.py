@@ -71,6 +71,40 @@ CAMPAIGN_TARGETS_SCHEMA = T.StructType(
     ]
 )
 
+# The lift of one campaign list, overall and by breakdown: numbers only, no subscriber.
+CAMPAIGN_RESULTS_SCHEMA = T.StructType(
+    [
+        T.StructField("campaign_id", T.StringType(), False),
+        T.StructField("publish_date", T.DateType(), False),
+        T.StructField("measured_on", T.DateType(), False),
+        T.StructField("run_id", T.StringType(), False),  # the measure run
+        T.StructField("target_run_id", T.StringType(), False),  # the publish run of the list measured
+        T.StructField("horizon_days", T.IntegerType(), False),
+        T.StructField("breakdown", T.StringType(), False),  # all | risk_band | segment:<scheme>
+        T.StructField("breakdown_value", T.StringType(), False),
+        T.StructField("metric", T.StringType(), False),  # retention | revenue_cents | acceptance
+        T.StructField("method", T.StringType(), False),  # difference | cuped
+        T.StructField("confidence", T.DoubleType(), False),
+        T.StructField("n_treatment", T.LongType(), False),
+        T.StructField("n_control", T.LongType(), False),
+        T.StructField("n_unknown", T.LongType(), False),
+        T.StructField("mean_treatment", T.DoubleType()),
+        T.StructField("mean_control", T.DoubleType()),
+        T.StructField("abs_lift", T.DoubleType()),
+        T.StructField("abs_lift_lo", T.DoubleType()),
+        T.StructField("abs_lift_hi", T.DoubleType()),
+        T.StructField("rel_lift", T.DoubleType()),
+        T.StructField("rel_lift_lo", T.DoubleType()),
+        T.StructField("rel_lift_hi", T.DoubleType()),
+        T.StructField("p_value", T.DoubleType()),
+        T.StructField("variance_reduction", T.DoubleType()),
+        T.StructField("incremental", T.DoubleType()),
+        T.StructField("offer_cost_total_cents", T.LongType()),
+        T.StructField("incremental_revenue_net_cents", T.LongType()),
+        T.StructField("note", T.StringType()),
+    ]
+)
+
 INGESTED_FILES_SCHEMA = T.StructType(
     [
         T.StructField("entity", T.StringType(), False),
@@ -305,6 +339,14 @@ TABLES: dict[str, TableSpec] = {
             subscriber_column="subscriber_key",
             schema=CAMPAIGN_TARGETS_SCHEMA,
             change_feed=True,
+        ),
+        TableSpec(
+            name="gold.campaign_results",
+            grain="one metric of one campaign list by one method, overall or for one breakdown value",
+            key=("campaign_id", "publish_date", "breakdown", "breakdown_value", "metric", "method"),
+            personal_data=PersonalData.NONE,
+            date_column="publish_date",
+            schema=CAMPAIGN_RESULTS_SCHEMA,
         ),
         TableSpec(
             name="gold.model_metrics",

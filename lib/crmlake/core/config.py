@@ -530,6 +530,15 @@ class ContactPolicy(Section):
     quiet_days: Annotated[int, Field(strict=True, ge=0)] = 7  # none after the last contact
 
 
+class MeasureConfig(Section):
+    """Measuring campaigns (``crmlake measure``): the confidence of every interval, the least
+    group size a lift is reported for, and the segment schemes it is broken down by."""
+
+    confidence: Annotated[float, Field(strict=True, gt=0.5, lt=1.0)] = 0.95
+    min_group_size: Annotated[int, Field(strict=True, ge=2)] = 30  # treated and controls, per row
+    segment_schemes: Annotated[tuple[SEGMENT_SCHEMES, ...], Unique] = ()  # () = every scheme in gold.segments
+
+
 class PublishConfig(Section):
     """Campaign target lists: where definitions live, the contact policy, suppression inputs."""
 
@@ -538,6 +547,7 @@ class PublishConfig(Section):
     max_master_age_days: Annotated[int, Field(strict=True, ge=0)] = 2  # newest subscriber extract vs the date
     opt_out_path: StrictStr = ""  # a CSV with an msisdn column in any format ("": none)
     exports_dir: StrictStr = ""  # where treatment lists are handed over as files ("": <root>/exports)
+    measure: MeasureConfig = MeasureConfig()
 
 
 class Settings(Section):

@@ -80,3 +80,11 @@ class StaleInputError(CrmlakeError):
     from). Names the table, its newest date and the configured limit. Nothing was written."""
 
     exit_code = 5
+
+
+class OutcomeNotKnownError(CrmlakeError):
+    """A campaign list's outcome is not observable yet: its window (publish date + the label
+    horizon) has not closed, or the churn labels of its publish date are not written. Names the
+    list and the date the outcome becomes known. Nothing was written."""
+
+    exit_code = 5
