@@ -6,7 +6,19 @@ from __future__ import annotations
 import importlib
 import sys
 
-JOBS = ("generate", "ingest", "features", "kpis", "clv", "segment", "train-churn", "score-churn", "publish")
+JOBS = (
+    "generate",
+    "ingest",
+    "features",
+    "kpis",
+    "clv",
+    "segment",
+    "train-churn",
+    "score-churn",
+    "publish",
+    "train-uplift",
+    "score-uplift",
+)
 
 
 def _job_module(name: str):
