@@ -244,6 +244,7 @@ def test_publish_ranks_a_campaign_by_uplift(spark, lake, monkeypatch):
     assert {tuple(r["models"]) for r in got.collect()} == {(f"{MODEL}/1",)}
 
 
+@pytest.mark.slow  # builds a lake of its own
 def test_too_few_rows_in_a_group_stop_training_naming_the_count_and_key(spark, tmp_path, capsys):
     root = str(tmp_path / "root")
     build_lake(spark, root)
