@@ -327,6 +327,12 @@ TABLES: dict[str, TableSpec] = {
             date_column="score_date",
             subscriber_column="subscriber_key",
         ),
+        _per_subscriber(
+            "gold.uplift_scores",
+            "one subscriber in the base per score date: predicted uplift of retention, both arms, decile",
+            ("score_date", "subscriber_key"),
+            "score_date",
+        ),
         TableSpec(
             name="gold.campaign_targets",
             grain="one subscriber in one campaign's list of one publish date: group, rank, offer, delivery number",

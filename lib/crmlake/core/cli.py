@@ -15,6 +15,8 @@ JOBS = (
     "segment",
     "train-churn",
     "score-churn",
+    "train-uplift",
+    "score-uplift",
     "publish",
     "measure",
     "erase",

@@ -522,6 +522,56 @@ class ChurnConfig(Section):
         return self
 
 
+UPLIFT_LEARNERS = Literal["two_model", "class_transformation"]
+
+
+class UpliftConfig(Section):
+    """Uplift models: which published lists train them (treatment against the hash-drawn
+    control, outcome = retained over the label horizon), learners and classifiers, the subscriber
+    split, evaluation (Qini and AUUC curves, bootstrap intervals) and promotion."""
+
+    model_name: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "crmlake-uplift"
+    # Campaign ids whose lists train the model; () = every campaign with objective "retention".
+    campaigns: Annotated[tuple[Annotated[str, Field(strict=True, min_length=1)], ...], Unique] = ()
+    learners: Annotated[tuple[UPLIFT_LEARNERS, ...], Field(min_length=1), Unique] = (
+        "two_model",
+        "class_transformation",
+    )
+    candidates: Annotated[tuple[CHURN_CANDIDATES, ...], Field(min_length=1), Unique] = ("logistic_regression", "gbt")
+    # Every point of a candidate's grid is fitted; the validation Qini picks learner, candidate and point.
+    grids: dict[CHURN_CANDIDATES, dict[StrictStr, Annotated[tuple[ParamValue, ...], Field(min_length=1)]]] = {
+        "logistic_regression": {"regParam": (0.01,)},
+        "random_forest": {"numTrees": (50,), "maxDepth": (5,)},
+        "gbt": {"maxIter": (30,), "maxDepth": (3,)},
+    }
+    exclude_features: Annotated[tuple[ColumnName, ...], Unique] = ("home_cell_id", "city", "status")
+    # Subscribers (not rows) are split by a seeded hash: one subscriber is never on two sides.
+    validation_share: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.25
+    test_share: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.25
+    min_rows_per_group: PositiveInt = 50  # treatment and control rows needed in each split
+    curve_bins: Annotated[int, Field(strict=True, ge=2, le=1000)] = 100  # Qini/uplift curve points
+    bootstrap_resamples: NonNegativeInt = 200
+    interval: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.95
+    # Promotion: @champion when the test Qini beats the champion's on the same rows by this much.
+    promotion_margin: Annotated[float, Field(strict=True, ge=0.0)] = 0.001
+    champion_alias: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "champion"
+    challenger_alias: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "challenger"
+    seed: StrictInt = 42
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UpliftConfig:
+        problems = []
+        if self.validation_share + self.test_share >= 1.0:
+            problems.append(
+                f"validation_share + test_share must leave training rows, got {self.validation_share + self.test_share}"
+            )
+        if self.champion_alias == self.challenger_alias:
+            problems.append("champion_alias and challenger_alias must differ")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class ContactPolicy(Section):
     """Across every campaign: how often one subscriber may be contacted."""
 
@@ -565,6 +615,7 @@ class Settings(Section):
     segments: SegmentsConfig = SegmentsConfig()
     churn: ChurnConfig = ChurnConfig()
     publish: PublishConfig = PublishConfig()
+    uplift: UpliftConfig = UpliftConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
 

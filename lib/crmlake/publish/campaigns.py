@@ -33,6 +33,7 @@ Label = Annotated[str, Field(strict=True, min_length=1)]
 CHURN_COLUMNS = ("churn_probability", "risk_band", "churn_decile")
 CLV_COLUMNS = ("clv_12m",)
 DERIVED_COLUMNS = ("clv_at_risk",)  # churn_probability × clv_12m
+UPLIFT_COLUMNS = ("uplift", "uplift_decile")
 # What a ranking needs: the model kinds it reads.
 RANKING_MODELS: dict[str, tuple[str, ...]] = {
     "churn_probability": ("churn",),
@@ -129,11 +130,13 @@ class Campaign(Section):
 
     def models_needed(self) -> set[str]:
         """The model kinds (churn, uplift) the definition reads, from its ranking and its
-        conditions on churn columns or CLV at risk."""
+        conditions on churn columns, CLV at risk or uplift columns."""
         kinds = set(RANKING_MODELS[self.ranking.by])
         read = set().union(*self.columns_read().values()) if self.columns_read() else set()
         if read & {*CHURN_COLUMNS, *DERIVED_COLUMNS}:
             kinds.add("churn")
+        if read & set(UPLIFT_COLUMNS):
+            kinds.add("uplift")
         return kinds
 
 

@@ -39,6 +39,9 @@ from crmlake.silver.identity import keys_of_listed_numbers
 CAMPAIGN_TARGETS = "gold.campaign_targets"
 CHURN_SCORES = "gold.churn_scores"
 CLV = "gold.clv"
+UPLIFT_SCORES = "gold.uplift_scores"
+# The column whose presence on the day says a model kind's scores were joined.
+MODEL_COLUMNS = {"churn": "churn_probability", "uplift": "uplift"}
 SUBSCRIBERS = "silver.subscribers"
 CONTACTS = "silver.subscriber_contacts"
 OPERATOR = "operator"
@@ -104,6 +107,14 @@ def candidates_at(spark: SparkSession, root: str, d: dt.date) -> tuple[DataFrame
                 on="subscriber_key",
                 how="left",
             )
+    if tables.exists(spark, root, UPLIFT_SCORES):
+        uplift_df = tables.read(spark, root, UPLIFT_SCORES).where(F.col("score_date") == day)
+        found = {f"{r[0]}/{r[1]}" for r in uplift_df.select("model_name", "model_version").distinct().collect()}
+        if found:
+            models = sorted({*models, *found})
+            base_df = base_df.join(
+                uplift_df.select("subscriber_key", "uplift", "uplift_decile"), on="subscriber_key", how="left"
+            )
     if tables.exists(spark, root, CLV):
         clv_df = tables.read(spark, root, CLV).where((F.col("as_of_date") <= day) & (F.col("source") == OPERATOR))
         newest = clv_df.agg(F.max("as_of_date")).first()[0]
@@ -134,7 +145,9 @@ def lake_view(candidates_df: DataFrame, models: list[str]) -> LakeView:
         for r in pairs.select("p.s", "p.v").distinct().collect():
             if r["v"] is not None:
                 labels[r["s"]].add(r["v"])
-    return LakeView(columns=set(candidates_df.columns), segments=labels, models={"churn"} if models else set())
+    # a model kind is there when its scores were joined (models lists every joined name/version)
+    kinds = {kind for kind, column in MODEL_COLUMNS.items() if column in candidates_df.columns} if models else set()
+    return LakeView(columns=set(candidates_df.columns), segments=labels, models=kinds)
 
 
 def eligible(candidates_df: DataFrame, c: Campaign) -> DataFrame:
