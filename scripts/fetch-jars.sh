@@ -2,7 +2,8 @@
 # Resolve Delta's JVM artifact with Maven and keep only the jars Spark does not already ship, for
 # machines where Spark's own resolver cannot reach the repository (and for spark-submit --jars).
 # The coordinate is derived from the installed pyspark and delta-spark (crmlake.core.session), the
-# same way the session derives it, so the two cannot disagree.
+# same way the session derives it, so the two cannot disagree. PostgreSQL's JDBC driver (for the
+# optional push of published lists) comes along: its coordinate is crmlake.core.session.JDBC_DRIVER.
 #   scripts/fetch-jars.sh [DIR]      (default: .jars in the repository; its old jars are replaced)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +12,8 @@ PY="${PYSPARK_PYTHON:-$REPO/.venv/bin/python}"
 command -v mvn >/dev/null 2>&1 || { echo "fetch-jars: Maven (mvn) is required: apt-get install maven" >&2; exit 1; }
 PACKAGE="$("$PY" -m crmlake.core.session)"
 IFS=: read -r GROUP ARTIFACT VERSION <<<"$PACKAGE"
+DRIVER="$("$PY" -c 'from crmlake.core.session import JDBC_DRIVER; print(JDBC_DRIVER)')"
+IFS=: read -r DGROUP DARTIFACT DVERSION <<<"$DRIVER"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cat > "$WORK/pom.xml" <<POM
@@ -19,16 +22,18 @@ cat > "$WORK/pom.xml" <<POM
   <groupId>crmlake</groupId><artifactId>delta-jars</artifactId><version>1</version>
   <dependencies>
     <dependency><groupId>$GROUP</groupId><artifactId>$ARTIFACT</artifactId><version>$VERSION</version></dependency>
+    <dependency><groupId>$DGROUP</groupId><artifactId>$DARTIFACT</artifactId><version>$DVERSION</version></dependency>
   </dependencies>
 </project>
 POM
 # Delta's runtime dependencies include Hadoop, Jackson, Parquet, log4j, slf4j, snappy and Scala
 # jars that Spark ships in other versions: two versions of a class on the classpath is a bug
-# waiting. Only Delta's own jars and Unity Catalog's client (which Delta's catalog code loads, and
-# Spark does not ship) are kept.
+# waiting. Only Delta's own jars, Unity Catalog's client (which Delta's catalog code loads, and
+# Spark does not ship) and the PostgreSQL driver (whose only dependency, checker-qual, holds
+# compile-time annotations) are kept.
 mvn -q -f "$WORK/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
-  -DincludeGroupIds=io.delta,io.unitycatalog -DoutputDirectory="$WORK/delta" >/dev/null
+  -DincludeGroupIds=io.delta,io.unitycatalog,"$DGROUP" -DoutputDirectory="$WORK/delta" >/dev/null
 mkdir -p "$DEST"
 rm -f "$DEST"/*.jar
 cp "$WORK"/delta/*.jar "$DEST/"
-echo "fetch-jars: $PACKAGE -> $(ls "$DEST"/*.jar | wc -l) jars in $DEST" >&2
+echo "fetch-jars: $PACKAGE, $DRIVER -> $(ls "$DEST"/*.jar | wc -l) jars in $DEST" >&2

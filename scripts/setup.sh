@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared set-up for demo.sh and test.sh (source it): Java 17+, a Python >= 3.11, the project's
 # .venv with pinned dependencies, and Delta's JVM jars (from Maven Central through Spark's own
-# resolver, or resolved with Maven into .jars/ where Spark's resolver cannot reach it).
+# resolver, or resolved with Maven into .jars/ where Spark's resolver cannot reach it), with
+# PostgreSQL's JDBC driver; and a PostgreSQL server's programs, which the JDBC hand-off's tests start.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,9 +54,11 @@ ensure_delta_jars() {
   # Delta's JVM jars for exactly the installed pyspark + delta-spark (crmlake.core.session derives the
   # coordinate), resolved with Maven into .jars/. Spark's own resolver is not used here: it pulls
   # Delta's transitive jars that Spark already ships, and fails where one of them is not served.
-  local jar
+  local jar driver
   jar="$("$VENV/bin/python" -c 'from crmlake.core.session import DeltaPin; print(DeltaPin.installed().jar_name)')"
-  if [ -f "$REPO/.jars/$jar" ]; then return; fi
+  # and PostgreSQL's JDBC driver (org.postgresql:postgresql:<v> -> postgresql-<v>.jar) beside them
+  driver="$("$VENV/bin/python" -c 'from crmlake.core.session import JDBC_DRIVER; a = JDBC_DRIVER.split(":"); print(f"{a[1]}-{a[2]}.jar")')"
+  if [ -f "$REPO/.jars/$jar" ] && [ -f "$REPO/.jars/$driver" ]; then return; fi
   if ! command -v mvn >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       say "Maven not found: installing maven with apt-get (it resolves Delta's jars)"
@@ -69,9 +72,33 @@ ensure_delta_jars() {
   PYSPARK_PYTHON="$VENV/bin/python" bash "$REPO/scripts/fetch-jars.sh" "$REPO/.jars"
 }
 
+postgres_bindir() {
+  # Debian keeps the server's programs (initdb, pg_ctl, postgres) off PATH, per major version.
+  local dir
+  for dir in "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
+  done
+  dir="$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")"
+  [ -x "$dir/initdb" ] && echo "$dir"
+  return 0
+}
+
+ensure_postgres() {
+  # The JDBC hand-off's tests (tests/publish/test_jdbc.py) start a throw-away PostgreSQL server.
+  if [ -n "$(postgres_bindir)" ]; then return; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "PostgreSQL (initdb) not found: installing postgresql with apt-get (the JDBC hand-off's tests start one)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+      || die "could not install PostgreSQL; install Debian's 'postgresql' package (initdb, pg_ctl)"
+  else
+    say "WARNING: PostgreSQL's initdb/pg_ctl not found: tests/publish/test_jdbc.py will fail; install 'postgresql'"
+  fi
+}
+
 ensure_java
 ensure_venv
 ensure_delta_jars
+ensure_postgres
 export PATH="$VENV/bin:$PATH"
 export PYSPARK_PYTHON="$VENV/bin/python"
 export PYSPARK_DRIVER_PYTHON="$VENV/bin/python"

@@ -93,4 +93,5 @@ def test_fetch_jars_resolves_the_derived_coordinate_and_keeps_only_deltas_jars(t
     assert DeltaPin.installed().jar_name in names
     shipped = {artifact(p.name) for p in SPARK_JARS.glob("*.jar")}
     assert [n for n in names if artifact(n) in shipped] == []
-    assert all(n.startswith(("delta-", "unitycatalog-")) for n in names), names
+    assert all(n.startswith(("delta-", "unitycatalog-", "postgresql-")) for n in names), names
+    assert "postgresql-42.7.8.jar" in names  # the JDBC hand-off's driver (crmlake.core.session.JDBC_DRIVER)

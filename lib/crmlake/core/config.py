@@ -589,6 +589,32 @@ class MeasureConfig(Section):
     segment_schemes: Annotated[tuple[SEGMENT_SCHEMES, ...], Unique] = ()  # () = every scheme in gold.segments
 
 
+EnvName = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class JdbcConfig(Section):
+    """The optional push of each list's treatment rows to PostgreSQL (crmlake.publish.jdbc).
+    Credentials come from the environment variables named here, never from YAML."""
+
+    enabled: StrictBool = False
+    url: Annotated[str, Field(strict=True, pattern=r"^$|^jdbc:postgresql://[^?]+(\?.*)?$")] = ""
+    # the target table, created when absent; unquoted, so PostgreSQL folds it to lower case
+    table: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")] = (
+        "campaign_targets"
+    )
+    user_env: EnvName = "CRMLAKE_JDBC_USER"
+    password_env: EnvName | Literal[""] = "CRMLAKE_JDBC_PASSWORD"  # "": no password (trust, certificates)
+    batch_size: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 1000  # rows per INSERT batch to staging
+
+    @model_validator(mode="after")
+    def _usable(self) -> JdbcConfig:
+        if self.enabled and not self.url:
+            raise ValueError("enabled needs a url (jdbc:postgresql://host:port/database)")
+        if "password=" in self.url.lower():
+            raise ValueError("url must not hold a password: put it in the variable named by password_env")
+        return self
+
+
 class PublishConfig(Section):
     """Campaign target lists: where definitions live, the contact policy, suppression inputs."""
 
@@ -598,6 +624,7 @@ class PublishConfig(Section):
     opt_out_path: StrictStr = ""  # a CSV with an msisdn column in any format ("": none)
     exports_dir: StrictStr = ""  # where treatment lists are handed over as files ("": <root>/exports)
     measure: MeasureConfig = MeasureConfig()
+    jdbc: JdbcConfig = JdbcConfig()
 
 
 class Settings(Section):

@@ -5,7 +5,8 @@ into one clear line on stderr and the exit code named here, never a stack trace.
 
 Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error (also an unknown
 table name or mismatched Spark/Delta versions), 3 missing secret, 4 unreadable input, 5 missing
-upstream table, 6 counts that do not reconcile.
+upstream table, 6 counts that do not reconcile, 7 a push to a database that failed (and was
+rolled back).
 """
 
 
@@ -88,3 +89,10 @@ class OutcomeNotKnownError(CrmlakeError):
     list and the date the outcome becomes known. Nothing was written."""
 
     exit_code = 5
+
+
+class JdbcPushError(CrmlakeError):
+    """A push of a published list to a database failed; its transaction was rolled back, so the
+    target table is as it was. Names the URL (never a password), the table and the cause."""
+
+    exit_code = 7

@@ -36,6 +36,9 @@ SCALA_BINARY = "2.13"
 FIX = "run scripts/fetch-jars.sh (it replaces .jars/ with the jars these packages need)"
 # delta-spark_4.2_2.13-4.4.0.jar, or the pre-4.1 name without a Spark line: delta-spark_2.13-4.0.1.jar
 DELTA_JAR = re.compile(r"^delta-spark_(?:(?P<line>\d+\.\d+)_)?(?P<scala>\d+\.\d+)-(?P<version>[^-]+)\.jar$")
+# PostgreSQL's JDBC driver, for the optional push of published lists (crmlake.publish.jdbc):
+# scripts/fetch-jars.sh resolves it into .jars/ beside Delta's jars; Spark does not ship one.
+JDBC_DRIVER = "org.postgresql:postgresql:42.7.8"
 
 
 def spark_line(version: str) -> str:
@@ -167,7 +170,7 @@ def build_session(cfg: Config) -> SparkSession:
             check_local_jars(jars, pin)
             settings["spark.jars"] = ",".join(jars)
         else:
-            settings["spark.jars.packages"] = pin.coordinate
+            settings["spark.jars.packages"] = f"{pin.coordinate},{JDBC_DRIVER}"
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

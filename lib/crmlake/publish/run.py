@@ -27,6 +27,7 @@ from crmlake.gold.segments import SCHEMES, SEGMENTS
 from crmlake.privacy.erasure import erased_keys
 from crmlake.publish.campaigns import Campaign, Definition, LakeView, check_against_lake, load_campaigns
 from crmlake.publish.handoff import export_list
+from crmlake.publish.jdbc import credentials, push, redacted
 from crmlake.publish.targets import (
     TREATMENT,
     assign_groups,
@@ -257,6 +258,8 @@ def publish(
         out.message = f"no campaign is active on {d}"
         log(out.message)
         return out
+    if params.jdbc.enabled:
+        credentials(params.jdbc)  # a missing credential stops the run before any list is written
     candidates_df, models = candidates_at(spark, root, d)
     candidates_df = candidates_df.persist()
     try:
@@ -320,13 +323,21 @@ def publish(
                         stored_df, exports, c.id, d, list_run[0], models if c.models_needed() else []
                     )
                     info["exported"] = manifest["rows"]
+                    if params.jdbc.enabled:
+                        # after the files: a failed push leaves the lake and the files written, and
+                        # a rerun (same list, no new version) pushes again, adding no duplicate
+                        info["upserted"] = push(spark, stored_df, params.jdbc, run_id)
                 group_counts = {r["group"]: r["count"] for r in final_df.groupBy("group").count().collect()}
                 counts[c.id] = {**group_counts, "written": written}
+                if "upserted" in info:
+                    counts[c.id]["upserted"] = info["upserted"]
                 info.update(group_counts)
                 out.rows_written += written
                 taken = final_df.select("subscriber_key")
                 taken_df = taken if taken_df is None else taken_df.unionByName(taken)
         out.details["campaigns"] = counts
+        if params.jdbc.enabled:
+            out.details["jdbc"] = {"url": redacted(params.jdbc.url), "table": params.jdbc.table}
         blocked_df.unpersist()
         out.tables.add(CAMPAIGN_TARGETS)
     finally:
