@@ -25,6 +25,7 @@ from crmlake.synth.record import GenerationRecordError
 from crmlake.synth.run import continue_operator, generate_operator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 from pyspark.testing import assertDataFrameEqual
 
 pytestmark = pytest.mark.slow  # generates and continues operators
@@ -73,9 +74,7 @@ def _write_list(spark, root: Path) -> dict[str, list[str]]:
         hmac_sha256_hex(F.col("msisdn"), KEY).alias("subscriber_key"),
         F.when(treated, F.col("msisdn")).alias("msisdn"),
         F.when(treated, "treatment").otherwise("control").alias("group"),
-        F.row_number()
-        .over(__import__("pyspark.sql.window", fromlist=["Window"]).Window.orderBy("msisdn"))
-        .alias("rank"),
+        F.row_number().over(Window.orderBy("msisdn")).alias("rank"),
         F.lit(None).cast("string").alias("score_band"),
         F.lit("RET10").alias("offer_code"),
         F.lit(500_000.0).alias("offer_cost"),
