@@ -3,6 +3,8 @@ churn approaches) and the surveys that follow them (CSAT) or sample the base (NP
 
 from __future__ import annotations
 
+import math
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -155,11 +157,10 @@ def surveys_df(care_good_df: DataFrame, subs_df: DataFrame, p: GenParams, ident:
         _x(f"CAST(least(5, greatest(1, round({score}))) AS INT)").alias("score"),
     )  # fmt: skip
 
-    nps_share = min(1.0, p.nps_monthly_share * p.days / DAYS_PER_MONTH)
-    nps = subs_df.where(_x(f"{_u('sk', 'nps')} < {nps_share!r}D")).withColumns({
-        "answer_day": _x(_int_below("sk", "nps_day", p.days)),
-        "rk": _x("xxhash64('nps', sk)"),
-    }).where("activation_day <= answer_day")  # fmt: skip
+    nps = _nps_sample(subs_df, p, 0)
+    for block in range(1, math.ceil(p.total_days / p.days)):  # the days of continuations
+        nps = nps.unionByName(_nps_sample(subs_df, p, block))
+    nps = nps.where("activation_day <= answer_day")
     score = (
         f"{NPS_BASE!r}D"
         f" - CASE WHEN is_home_cell_poor THEN {NPS_POOR_NETWORK_PENALTY!r}D ELSE 0D END"
@@ -175,7 +176,7 @@ def surveys_df(care_good_df: DataFrame, subs_df: DataFrame, p: GenParams, ident:
         _x(f"CAST(least(10, greatest(0, round({score}))) AS INT)").alias("score"),
     )  # fmt: skip
 
-    rows = csat.unionByName(nps).where(f"answer_day < {p.days} AND (churn_day IS NULL OR answer_day < churn_day)")
+    rows = csat.unionByName(nps).where(f"answer_day < {p.total_days} AND (churn_day IS NULL OR answer_day < churn_day)")
     band = (
         "CASE WHEN survey_type = 'csat'"
         " THEN CASE WHEN score <= 2 THEN 'low' WHEN score = 3 THEN 'mid' ELSE 'high' END"
@@ -195,3 +196,15 @@ def surveys_df(care_good_df: DataFrame, subs_df: DataFrame, p: GenParams, ident:
         _x(f"CASE WHEN {_u('rk', 'has_comment')} < {COMMENT_RATE!r}D THEN CASE {band} {comments} END END")
         .alias("comment"),
     ).withColumn("key", F.col("survey_id"))  # fmt: skip
+
+
+def _nps_sample(subs_df: DataFrame, p: GenParams, block: int) -> DataFrame:
+    """The lines asked for an NPS in the ``block``-th stretch of ``p.days`` days (block 0 is the
+    original window; each continuation's stretch has draws of its own, so it does not move the
+    answers of days already generated)."""
+    suffix = f":{block}" if block else ""
+    nps_share = min(1.0, p.nps_monthly_share * p.days / DAYS_PER_MONTH)
+    return subs_df.where(_x(f"{_u('sk', 'nps' + suffix)} < {nps_share!r}D")).withColumns({
+        "answer_day": _x(f"{block * p.days} + {_int_below('sk', 'nps_day' + suffix, p.days)}"),
+        "rk": _x(f"xxhash64({_lit('nps' + suffix)}, sk)"),
+    })  # fmt: skip

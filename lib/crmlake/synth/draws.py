@@ -154,4 +154,4 @@ def _bool_str(x: str) -> Sql:
 
 
 def _days_df(spark: SparkSession, p: GenParams) -> DataFrame:
-    return spark.range(p.days, numPartitions=1).select(F.col("id").cast("int").alias("day"))
+    return spark.range(p.total_days, numPartitions=1).select(F.col("id").cast("int").alias("day"))

@@ -214,7 +214,7 @@ def truncate_last_line(spark: SparkSession, folder: str) -> tuple[str | None, st
 def _truncate_usage(spark: SparkSession, landing: str, p: GenParams, truth_parts: list[DataFrame]) -> list[DataFrame]:
     """Cuts the last line of a usage file of the last day; the truth then lists that line as
     ``truncated_file`` (and no longer as whatever it was injected as)."""
-    last_day = p.start + dt.timedelta(days=p.days - 1)
+    last_day = p.start + dt.timedelta(days=p.total_days - 1)
     cut = truncate_last_line(spark, f"{landing}/usage/date={last_day.isoformat()}")
     if cut is None:
         return truth_parts

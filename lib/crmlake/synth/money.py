@@ -58,7 +58,7 @@ def recharges_df(spark: SparkSession, subs_df: DataFrame, sub_days_df: DataFrame
         _x(_pick(_u("rk", "channel"), TOPUP_CHANNELS)).alias("channel"),
     )  # fmt: skip
 
-    months = spark.range(DEFAULT_MONTH - 1, math.ceil(p.days / BILL_CYCLE_DAYS) + 1, numPartitions=1)
+    months = spark.range(DEFAULT_MONTH - 1, math.ceil(p.total_days / BILL_CYCLE_DAYS) + 1, numPartitions=1)
     bills = subs_df.where("plan_type = 'postpaid'").crossJoin(
         F.broadcast(months.select(F.col("id").cast("int").alias("month")))
     )
@@ -81,7 +81,7 @@ def recharges_df(spark: SparkSession, subs_df: DataFrame, sub_days_df: DataFrame
         "pay_day": _x(f"CASE payer_type WHEN 'on_time' THEN {on_time} WHEN 'late' THEN {late}"
                       f" WHEN 'non_payer' THEN CASE WHEN month < {DEFAULT_MONTH} THEN {on_time} END END"),
     })  # fmt: skip
-    bill_rows = bills.where(f"bill_day >= 0 AND bill_day < {p.days}").select(
+    bill_rows = bills.where(f"bill_day >= 0 AND bill_day < {p.total_days}").select(
         "sub_id", "nat", F.col("bill_day").alias("day"),
         _x("xxhash64('bill_row', mk)").alias("rk"),
         _x("concat('B', bill_month, '-', sub_id)").alias("txn_id"),
@@ -89,7 +89,7 @@ def recharges_df(spark: SparkSession, subs_df: DataFrame, sub_days_df: DataFrame
         F.lit("bill").alias("txn_type"), "value", F.lit(BILL_CHANNEL).alias("channel"),
     )  # fmt: skip
     payment_rows = bills.where(
-        f"pay_day >= 0 AND pay_day < {p.days} AND (churn_day IS NULL OR pay_day < churn_day)"
+        f"pay_day >= 0 AND pay_day < {p.total_days} AND (churn_day IS NULL OR pay_day < churn_day)"
     ).select(
         "sub_id", "nat", F.col("pay_day").alias("day"),
         _x("xxhash64('payment_row', mk)").alias("rk"),

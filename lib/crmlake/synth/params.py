@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from crmlake.core.config import GenerateConfig
@@ -135,6 +135,16 @@ OFFER_PRICES_IRR = (500_000, 1_000_000, 2_000_000)
 ACCEPT_RATE = {"persuadable": 0.45, "sure_thing": 0.55, "lost_cause": 0.03, "sleeping_dog": 0.0}
 RESPONSE_RATE = 0.12  # delivered contacts that respond without accepting
 BACKLASH_LAG_DAYS = (2, 15)
+# Lists published by `crmlake publish` and honoured by `crmlake generate --continue`: their
+# channels as the campaign_responses contract names them (an in-app message lands like a push)
+# and the base churn causes an offer of each objective addresses, so a delivered contact can keep
+# a persuadable churning for that cause. No offer mends a poor home cell.
+PUBLISHED_CHANNEL_LANDED = {"sms": "sms", "email": "email", "outbound_call": "call", "push": "push", "app": "push"}
+OBJECTIVE_CAUSES = {
+    "retention": ("short_tenure", "complaints", "price_pressure", "competitor_offer"),
+    "upsell": ("competitor_offer",),
+    "win_back": ("price_pressure", "competitor_offer"),
+}
 
 # --- usage -------------------------------------------------------------------------------------
 HOUR_WEIGHTS_USAGE = (2.0, 1.0, 0.6, 0.4, 0.4, 0.6, 1.5, 3.0, 4.5, 5.0, 5.0, 5.2, 5.5, 5.2, 5.0,
@@ -343,6 +353,11 @@ class GenParams:
     uplift_mix: dict[str, float]
     rescue_rate: float
     backlash_rate: float
+    # Set by `crmlake generate --continue`, not by the config: days generated beyond ``days``
+    # (which stays the window of every structural draw: activations, attribute changes, the
+    # generator's own campaigns), and the first day whose landing files this run writes.
+    extend_days: int = 0
+    from_day: int = 0
 
     @classmethod
     def from_settings(cls, gen: GenerateConfig) -> GenParams:
@@ -352,11 +367,13 @@ class GenParams:
 
     @classmethod
     def from_config(cls, gen: dict[str, Any]) -> GenParams:
-        missing = [f.name for f in fields(cls) if f.name not in gen]
+        missing = [f.name for f in fields(cls) if f.name not in gen and f.default is MISSING]
         if missing:
             raise ConfigError(f"generate config lacks keys {missing} (see conf/base/generate.yaml)")
         values: dict[str, Any] = {}
         for f in fields(cls):
+            if f.name not in gen:
+                continue
             raw = gen[f.name]
             try:
                 if f.type == "int":
@@ -389,6 +406,8 @@ class GenParams:
             is_share = f.type == "float" and f.name not in _UNBOUNDED_FLOATS
             if is_share and not 0.0 <= getattr(self, f.name) <= 1.0:
                 problems.append(f"{f.name} must be within [0, 1]")
+        if self.extend_days < 0 or not 0 <= self.from_day <= self.total_days:
+            problems.append("extend_days must be at least 0 and from_day within 0..days + extend_days")
         if not 0.0 <= self.monthly_churn < 1.0:
             problems.append("monthly_churn must be within [0, 1)")
         if self.late_payer_share + self.non_payer_share > 1.0:
@@ -402,6 +421,18 @@ class GenParams:
                 problems.append(f"{name} needs non-negative weights for exactly {list(keys)}")
         if problems:
             raise ConfigError("generate config: " + "; ".join(problems))
+
+    @property
+    def total_days(self) -> int:
+        """Days generated so far: the original window and the continuations' days."""
+        return self.days + self.extend_days
+
+    @property
+    def churn_lookahead_days(self) -> int:
+        """How far past the generated days churn is drawn: far enough for every look-ahead of a
+        generated day (the fade before a churn, the NPS penalty of a coming churn), so that
+        generating more days later cannot change a day already generated."""
+        return max(self.fade_days, NPS_CHURN_HORIZON_DAYS)
 
     @property
     def expected_usage_rows(self) -> float:
@@ -418,4 +449,5 @@ class GenParams:
     @property
     def small_entity_tasks(self) -> int:
         """Write tasks of the smaller entities: enough for the daily subscriber extract."""
-        return max(1, min(self.days, math.ceil(self.subscribers * self.days / ROWS_PER_WRITE_TASK)))
+        written = self.total_days - self.from_day
+        return max(1, min(written, math.ceil(self.subscribers * written / ROWS_PER_WRITE_TASK)))

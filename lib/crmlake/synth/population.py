@@ -61,6 +61,7 @@ from crmlake.synth.params import (
     MAX_TENURE_DAYS,
     MIN_LIFE_DAYS,
     NAME_CULTURES,
+    OBJECTIVE_CAUSES,
     PAYMENT_DUE_DAYS,
     POOR_CELL_RISK,
     POOR_DAY_USAGE_FACTOR,
@@ -231,7 +232,8 @@ def with_base_churn(df: DataFrame, p: GenParams, mean_raw_hazard: float) -> Data
     proportion to their hazards. Needs the columns of :func:`subscriber_traits_df`.
 
     The horizon runs from the grace period before the window (so inactivity deactivations fall
-    inside it) to fade_days after it (so the window shows the fade of later churners).
+    inside it) to the look-ahead after the days generated (so they show the fade and the NPS of
+    later churners, and generating more days later changes none of them).
     """
     if p.monthly_churn <= 0:
         return df.withColumns({
@@ -243,17 +245,23 @@ def with_base_churn(df: DataFrame, p: GenParams, mean_raw_hazard: float) -> Data
     df = df.withColumn("monthly_hazard", _x(f"raw_hazard * {daily * DAYS_PER_MONTH!r}D"))
     span_start = f"greatest({-p.prepaid_grace_days}, activation_day + {MIN_LIFE_DAYS})"
     at = f"{span_start} - ln(1D - {_u('sk', 'churn_time')}) / (raw_hazard * {daily!r}D)"
-    churn_day = _sql(f"CASE WHEN {at} < {p.days + p.fade_days} THEN CAST(floor({at}) AS INT) END")
+    churn_day = _sql(f"CASE WHEN {at} < {p.total_days + p.churn_lookahead_days} THEN CAST(floor({at}) AS INT) END")
     cause = _pick(_u("sk", "churn_cause"), [(c, Sql(f"hazard_{c}")) for c in CHURN_CAUSES])
     df = df.withColumn("base_churn_day", _x(churn_day))
     return df.withColumn("base_churn_cause", _x(f"CASE WHEN base_churn_day IS NOT NULL THEN {cause} END"))
 
 
-def with_final_churn(subs_df: DataFrame, assignments_df: DataFrame, p: GenParams) -> DataFrame:
+def with_final_churn(
+    subs_df: DataFrame, assignments_df: DataFrame, p: GenParams, list_assignments_df: DataFrame | None = None
+) -> DataFrame:
     """Applies the campaigns to churn: a delivered contact keeps a persuadable churner
     (rescue_rate) and pushes a sleeping dog to churn a few days later (backlash_rate). Adds
     churn_day and churn_cause, the fade window (fade_start ≤ day < fade_stop, fading towards
-    fade_anchor), deactivation_day and churn_reason."""
+    fade_anchor), deactivation_day and churn_reason.
+
+    ``list_assignments_df`` (published lists honoured by a continuation, contacted after every
+    campaign of the generator's own) then acts on that outcome, see :func:`_with_list_effects`;
+    list_contact_day and list_objective say which list contact did (null without one)."""
     first_contact = assignments_df.where("is_delivered").groupBy("sub_id").agg(F.min("campaign_day").alias("treat_day"))
     df = subs_df.join(first_contact, on="sub_id", how="left")  # sub_id is unique on both sides
     lag_lo, lag_hi = BACKLASH_LAG_DAYS
@@ -275,21 +283,80 @@ def with_final_churn(subs_df: DataFrame, assignments_df: DataFrame, p: GenParams
         "churn_cause": _x(f"CASE WHEN is_rescued THEN NULL WHEN is_backlash THEN {_lit(BACKLASH_CAUSE)}"
                           " ELSE base_churn_cause END"),
     })  # fmt: skip
+    df = df.withColumn("fade_anchor", _x("CASE WHEN is_rescued THEN base_churn_day ELSE churn_day END"))
+    df = df.withColumns({
+        "fade_start": _x(f"CASE WHEN is_backlash THEN greatest(churn_day - {p.fade_days}, treat_day)"
+                         f" ELSE fade_anchor - {p.fade_days} END"),
+        "fade_stop": _x("CASE WHEN is_rescued THEN treat_day ELSE churn_day END"),
+    })  # fmt: skip
+    if list_assignments_df is None:
+        df = df.withColumns({"list_contact_day": F.lit(None).cast("int"),
+                             "list_objective": F.lit(None).cast("string")})  # fmt: skip
+    else:
+        df = _with_list_effects(df, list_assignments_df, p)
     reasons = " ".join(
         f"WHEN {_lit(cause)} THEN {_pick(_u('sk', 'churn_reason'), options)}"
         for cause, options in CHURN_REASONS_BY_CAUSE.items()
     )
-    df = df.withColumn("fade_anchor", _x("CASE WHEN is_rescued THEN base_churn_day ELSE churn_day END"))
     return df.withColumns({
-        "fade_start": _x(f"CASE WHEN is_backlash THEN greatest(churn_day - {p.fade_days}, treat_day)"
-                         f" ELSE fade_anchor - {p.fade_days} END"),
-        "fade_stop": _x("CASE WHEN is_rescued THEN treat_day ELSE churn_day END"),
         "deactivation_day": _x(f"CASE WHEN plan_type = 'postpaid' THEN churn_day"
                                f" ELSE churn_day + {p.prepaid_grace_days} END"),
         "churn_reason": _x(f"CASE WHEN churn_day IS NULL THEN NULL"
                            f" WHEN plan_type = 'prepaid' THEN {_lit(PREPAID_CHURN_REASON)}"
                            f" ELSE CASE churn_cause {reasons} END END"),
     })  # fmt: skip
+
+
+def _with_list_effects(df: DataFrame, list_assignments_df: DataFrame, p: GenParams) -> DataFrame:
+    """The first delivered contact of a published list (day ``list_contact_day``, objective
+    ``list_objective``) keeps a persuadable whose churn comes after it and whose cause the
+    objective addresses (:data:`OBJECTIVE_CAUSES`, rescue_rate), and pushes a sleeping dog to
+    churn a few days after it (backlash_rate) unless it churns before anyway. Sure things, lost
+    causes and lines not contacted keep their churn. The contacts come after every day generated
+    before, so no earlier day changes: a kept line's fade stops at the contact, a pushed line
+    fades from the contact (or goes on fading) towards its new churn day."""
+    first = (
+        list_assignments_df.where("is_delivered")
+        .groupBy("sub_id")
+        .agg(F.min(F.struct("campaign_day", "objective")).alias("first_list_contact"))
+    )
+    df = df.join(first, on="sub_id", how="left").withColumns({
+        "list_contact_day": F.col("first_list_contact.campaign_day"),
+        "list_objective": F.col("first_list_contact.objective"),
+    }).drop("first_list_contact")  # fmt: skip
+    addressed = " ".join(
+        f"WHEN {_lit(objective)} THEN churn_cause IN ({', '.join(_lit(c) for c in causes)})"
+        for objective, causes in OBJECTIVE_CAUSES.items()
+    )
+    lag_lo, lag_hi = BACKLASH_LAG_DAYS
+    df = df.withColumn(
+        "list_backlash_day",
+        _x(f"list_contact_day + {lag_lo} + {_int_below('sk', 'list_backlash_lag', lag_hi - lag_lo + 1)}"),
+    )
+    df = df.withColumns({
+        "is_list_rescued": _x(
+            f"coalesce(uplift_type = 'persuadable' AND churn_day > list_contact_day"
+            f" AND CASE list_objective {addressed} ELSE false END"
+            f" AND {_u('sk', 'list_rescue')} < {_lit(p.rescue_rate)}, false)"),
+        "is_list_backlash": _x(
+            f"coalesce(uplift_type = 'sleeping_dog' AND list_contact_day IS NOT NULL"
+            f" AND (churn_day IS NULL OR churn_day > list_backlash_day)"
+            f" AND {_u('sk', 'list_backlash')} < {_lit(p.backlash_rate)}, false)"),
+    })  # fmt: skip
+    # every expression below reads the columns as they were before this step
+    return df.withColumns({
+        "churn_day": _x("CASE WHEN is_list_rescued THEN NULL WHEN is_list_backlash THEN list_backlash_day"
+                        " ELSE churn_day END"),
+        "churn_cause": _x(f"CASE WHEN is_list_rescued THEN NULL WHEN is_list_backlash THEN {_lit(BACKLASH_CAUSE)}"
+                          " ELSE churn_cause END"),
+        "fade_anchor": _x("CASE WHEN is_list_backlash THEN list_backlash_day ELSE fade_anchor END"),
+        "fade_start": _x(f"CASE WHEN is_list_backlash AND NOT (churn_day IS NOT NULL AND fade_start < list_contact_day)"
+                         f" THEN greatest(list_backlash_day - {p.fade_days}, list_contact_day) ELSE fade_start END"),
+        "fade_stop": _x("CASE WHEN is_list_rescued THEN list_contact_day WHEN is_list_backlash THEN list_backlash_day"
+                        " ELSE fade_stop END"),
+        "is_rescued": _x("is_rescued OR is_list_rescued"),
+        "is_backlash": _x("is_backlash OR is_list_backlash"),
+    }).drop("list_backlash_day", "is_list_rescued", "is_list_backlash")  # fmt: skip
 
 
 SUBSCRIBER_DAY_COLUMNS = (

@@ -72,7 +72,8 @@ USAGE_BASE_COLUMNS = (
 def usage_arrivals_df(sub_days_df: DataFrame, p: GenParams, partitioned: bool = True) -> DataFrame:
     """Subscriber-day rows split by arrival: records ``lo..hi`` arrive in the file of
     ``file_day`` (``date``). Records ``0..n_on_time-1`` arrive on their day, the rest (the late
-    ones) on ``late_day`` unless that is after the window. Partitioned by (arrival day,
+    ones) on ``late_day`` unless that is after the days generated; only arrivals from ``p.from_day``
+    on (the files this run writes). Partitioned by (arrival day,
     subscriber bucket) so that each write task holds whole files; only these small rows are
     shuffled, each is exploded into its records where it landed."""
     files = p.usage_files_per_day
@@ -86,12 +87,13 @@ def usage_arrivals_df(sub_days_df: DataFrame, p: GenParams, partitioned: bool = 
         *columns, F.lit(0).alias("lo"), (F.col("n_on_time") - 1).alias("hi"),
         F.col("day").alias("file_day"), F.col("date_str").alias("date"),
     )  # fmt: skip
-    late = base.where(f"n > n_on_time AND late_day < {p.days}").select(
+    late = base.where(f"n > n_on_time AND late_day < {p.total_days}").select(
         *columns, F.col("n_on_time").alias("lo"), (F.col("n") - 1).alias("hi"),
         F.col("late_day").alias("file_day"), _x(_date_str(p, "late_day")).alias("date"),
     )  # fmt: skip
-    tasks = min(p.days * files, math.ceil(p.expected_usage_rows / p.usage_rows_per_file))
-    arrivals = on_time.unionByName(late)
+    written = p.total_days - p.from_day
+    tasks = max(1, min(written * files, math.ceil(p.expected_usage_rows * written / p.days / p.usage_rows_per_file)))
+    arrivals = on_time.unionByName(late).where(F.col("file_day") >= p.from_day)  # earlier files exist
     return arrivals.repartition(tasks, "file_day", _x(f"pmod(sub_id, {files})")) if partitioned else arrivals
 
 

@@ -95,18 +95,25 @@ def _arranged(df: DataFrame, n_partitions: int, sort_columns: Sequence[str]) -> 
     return df.repartition(n_partitions, "date").sortWithinPartitions("date", *sort_columns)
 
 
-def _write_csv(df: DataFrame, path: str, entity: str) -> None:
+def _partitions(from_day: int) -> str:
+    """The overwrite mode of a landing write: a continuation (``from_day`` > 0) replaces only the
+    date folders it writes and leaves the earlier days' files as they are."""
+    return "dynamic" if from_day > 0 else "static"
+
+
+def _write_csv(df: DataFrame, path: str, entity: str, from_day: int = 0) -> None:
     header = ",".join(ENTITIES[entity].landing_columns)
     (
         df.select(F.col("line").alias(header), "date")
-        .write.mode("overwrite").options(**_CSV_WRITE_OPTIONS).partitionBy("date").csv(path)
+        .write.mode("overwrite").options(**_CSV_WRITE_OPTIONS)
+        .option("partitionOverwriteMode", _partitions(from_day)).partitionBy("date").csv(path)
     )  # fmt: skip
 
 
-def _write_json(spark: SparkSession, df: DataFrame, path: str) -> None:
+def _write_json(spark: SparkSession, df: DataFrame, path: str, from_day: int = 0) -> None:
     """JSON lines, written as text (so broken lines can be among them), files named ``.json``."""
     (
-        df.select("line", "date").write.mode("overwrite").option("partitionOverwriteMode", "static")
+        df.select("line", "date").write.mode("overwrite").option("partitionOverwriteMode", _partitions(from_day))
         .partitionBy("date").text(path)
     )  # fmt: skip
     fs, root = _hadoop_fs(spark, path)
@@ -120,7 +127,7 @@ def _write_json(spark: SparkSession, df: DataFrame, path: str) -> None:
                     fs.rename(status.getPath(), target)
 
 
-def _write_network_cells(spark: SparkSession, df: DataFrame, path: str) -> None:
+def _write_network_cells(spark: SparkSession, df: DataFrame, path: str, from_day: int = 0) -> None:
     """Parquet rows carry a ``date`` column too, so the folder column is written as
     ``file_date`` and the folders renamed to ``date=…`` afterwards."""
     columns = ENTITIES["network_cells"].landing_columns
@@ -128,7 +135,7 @@ def _write_network_cells(spark: SparkSession, df: DataFrame, path: str) -> None:
         df.select(*columns, F.col("date").cast("string").alias("file_date"), "copy")
         .repartition(1, "file_date").sortWithinPartitions("file_date", "cell_id", "copy")
         .drop("copy")
-        .write.mode("overwrite").option("partitionOverwriteMode", "static")
+        .write.mode("overwrite").option("partitionOverwriteMode", _partitions(from_day))
         .partitionBy("file_date").parquet(path)
     )  # fmt: skip
     fs, root = _hadoop_fs(spark, path)
@@ -162,6 +169,7 @@ def _truth_subscribers(subs_df: DataFrame, p: GenParams, ident: IdentityConfig) 
         "competitor_exposure", "intensity", "payer_type", "uplift_type",
         date("treat_day").alias("first_contact_date"),
         "is_rescued", "is_backlash",
+        date("list_contact_day").alias("list_contact_date"), "list_objective",
     )  # fmt: skip
 
 
@@ -173,6 +181,7 @@ def _truth_assignments(assignments_df: DataFrame, p: GenParams, ident: IdentityC
         _x(_e164("nat", ident)).alias("msisdn"),
         F.col("sub_id").alias("subscriber_id"),
         "group", "uplift_type", "is_delivered", "has_accepted_offer",
+        "has_responded", "revenue", "source", "publish_date", "objective", "offer_code",
     )  # fmt: skip
 
 
