@@ -1,6 +1,6 @@
-"""crmlake measure: the lift of a campaign's lists whose outcome window (publish date + the churn
-label horizon) has closed by --date, treatment against control, overall, by risk band and by
-segment, into gold.campaign_results: retention, revenue per subscriber (difference in means and
+"""crmlake measure: the lift of a campaign's lists whose outcome window (publish date +
+labels.campaign_horizon_days) has closed by --date, treatment against control, overall, by risk
+band and by segment, into gold.campaign_results: retention, revenue per subscriber (difference in means and
 CUPED) and offer acceptance, with intervals.
 
 spark-submit jobs/measure.py --campaign retention-at-risk --date 2026-04-30 --root /data/crm
@@ -41,7 +41,7 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunR
         d,
         sorted(set(args.campaign)),
         settings.publish.measure,
-        settings.labels.horizon_days,
+        settings.labels.campaign_horizon,
         record.run_id,
     )
     record.rows_read = outcome.rows_read

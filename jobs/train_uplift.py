@@ -31,7 +31,7 @@ def train(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: Ru
     d = optional_date(args, allowed=False)
     record.run_date, record.tables_written = d, set(WRITES)
     outcome = train_uplift(
-        spark, cfg.root, d, settings.uplift, settings.labels.horizon_days, settings.mlflow, record.run_id
+        spark, cfg.root, d, settings.uplift, settings.labels.campaign_horizon, settings.mlflow, record.run_id
     )
     record.rows_read = outcome.rows_read
     record.rows_written = outcome.rows_written

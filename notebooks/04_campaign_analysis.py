@@ -162,7 +162,7 @@ if own_lake:
     (folder / f"{campaign}.yaml").write_text(yaml.safe_dump(definition), encoding="utf-8")
     conf = {
         "publish": {"campaigns_dir": str(folder), "measure": {"min_group_size": 30}},
-        "labels": {"horizon_days": H},
+        "labels": {"horizon_days": H, "campaign_horizon_days": H},
         "uplift": {"model_name": "crmlake-uplift-notebook", "candidates": ["logistic_regression"],
                    "min_rows_per_group": 30, "curve_bins": 20},
     }  # fmt: skip

@@ -85,7 +85,6 @@ def test_every_problem_is_listed_at_once_with_key_and_file(tmp_path):
     assert "command line: key 'generate.bad_rate': Input should be less than or equal to 1" in message
 
 
-
 def test_a_rule_across_keys_names_the_section(tmp_path):
     bad = write(tmp_path, "trend.yaml", "features:\n  trend_recent_days: 40\n")
     with pytest.raises(ConfigError, match=r"trend\.yaml: key 'features': trend_recent_days \(40\) must be shorter"):

@@ -146,7 +146,7 @@ def test_monitoring_compares_with_the_training_snapshot_and_realized_churn(spark
         .where(F.col("score_date") == TEST[0])
         .join(
             tables.read(spark, operator["root"], "gold.churn_labels")
-            .where(F.col("snapshot_date") == TEST[0])
+            .where((F.col("snapshot_date") == TEST[0]) & (F.col("horizon_days") == HORIZON))
             .select("subscriber_key"),
             on="subscriber_key",
             how="inner",

@@ -32,7 +32,7 @@ TRAINED = dt.date(2026, 2, 10)  # every list's outcome has matured
 SCORED = dt.date(2026, 2, 25)  # past the contact policy's window of the lists' treatments
 N = 1200  # subscribers; each in two of the three lists
 CONF = {
-    "labels": {"horizon_days": HORIZON},
+    "labels": {"horizon_days": HORIZON, "campaign_horizon_days": HORIZON},
     "uplift": {
         "model_name": MODEL,
         "candidates": ["logistic_regression"],

@@ -325,7 +325,9 @@ def _lake(spark, root: str, truth: list[dict], labels_at: dt.date = P, responses
 def _conf(tmp_path) -> str:
     conf = tmp_path / "measure.yaml"
     conf.write_text(
-        yaml.safe_dump({"labels": {"horizon_days": H}, "publish": {"measure": {"min_group_size": 3}}}),
+        yaml.safe_dump(
+            {"labels": {"horizon_days": H, "campaign_horizon_days": H}, "publish": {"measure": {"min_group_size": 3}}}
+        ),
         encoding="utf-8",
     )
     return str(conf)

@@ -172,6 +172,22 @@ class FeaturesConfig(Section):
 class LabelsConfig(Section):
     horizon_days: Days = 30
     prepaid_inactivity_days: Days = 30
+    # The outcome window of campaigns (measure, train-uplift). A contact's effect on a prepaid line
+    # shows only once the line has been silent prepaid_inactivity_days, so the window must be
+    # longer than that rule: 0 = horizon_days + prepaid_inactivity_days.
+    campaign_horizon_days: Annotated[int, Field(strict=True, ge=0)] = 0
+
+    @property
+    def campaign_horizon(self) -> int:
+        return self.campaign_horizon_days or self.horizon_days + self.prepaid_inactivity_days
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """Every horizon labels are written for: the churn model's and the campaigns'."""
+        return tuple(sorted({self.horizon_days, self.campaign_horizon}))
+
+    def at_horizon(self, horizon_days: int) -> LabelsConfig:
+        return self.model_copy(update={"horizon_days": horizon_days})
 
     def daily_range(self, s: dt.date) -> tuple[dt.date, dt.date]:
         """The subscriber-days a label at ``s`` reads."""

@@ -48,7 +48,7 @@ def day_range(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def label_snapshot(d: dt.date, labels: LabelParams) -> dt.date:
-    """The snapshot whose label becomes observable with the data of ``d``."""
+    """The snapshot whose label (of ``labels.horizon_days``) becomes observable with the data of ``d``."""
     return d - dt.timedelta(days=labels.horizon_days)
 
 
@@ -57,7 +57,9 @@ def daily_days_for_features(snapshots: list[dt.date], params: FeatureParams, lab
     days: set[dt.date] = set()
     for s in snapshots:
         days.update(day_range(s - dt.timedelta(days=params.lookback_days - 1), s))
-        days.update(day_range(*labels.daily_range(label_snapshot(s, labels))))
+        for h in labels.horizons:
+            at = labels.at_horizon(h)
+            days.update(day_range(*at.daily_range(label_snapshot(s, at))))
     return sorted(days)
 
 
@@ -94,16 +96,18 @@ def run_features(
             info["rows"] = tables.last_operation_rows(spark, root, FEATURES)
             out.rows_written += info["rows"]
             out.tables.add(FEATURES)
-        ls = label_snapshot(s, labels)
-        if first_extract is None or ls < first_extract:
-            continue  # no master known on that day: nobody to label
-        with stage("churn_labels", snapshot=ls, horizon_days=labels.horizon_days) as info:
-            lo, hi = labels.daily_range(ls)
-            labels_df = churn_labels(history_df, daily_df.where(F.col("date").between(lo, hi)), ls, labels)
-            tables.replace_days(labels_df, root, CHURN_LABELS, [ls], horizon_days=labels.horizon_days)
-            info["rows"] = tables.last_operation_rows(spark, root, CHURN_LABELS)
-            out.rows_written += info["rows"]
-            out.tables.add(CHURN_LABELS)
+        for h in labels.horizons:  # the churn model's horizon and the campaigns' outcome window
+            at = labels.at_horizon(h)
+            ls = label_snapshot(s, at)
+            if first_extract is None or ls < first_extract:
+                continue  # no master known on that day: nobody to label
+            with stage("churn_labels", snapshot=ls, horizon_days=h) as info:
+                lo, hi = at.daily_range(ls)
+                labels_df = churn_labels(history_df, daily_df.where(F.col("date").between(lo, hi)), ls, at)
+                tables.replace_days(labels_df, root, CHURN_LABELS, [ls], horizon_days=h)
+                info["rows"] = tables.last_operation_rows(spark, root, CHURN_LABELS)
+                out.rows_written += info["rows"]
+                out.tables.add(CHURN_LABELS)
     return out
 
 

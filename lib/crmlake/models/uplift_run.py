@@ -116,7 +116,8 @@ def training_rows(spark: SparkSession, root: str, d: dt.date, params: UpliftConf
     if not lists:
         raise TableNotFoundError(
             f"{CAMPAIGN_TARGETS} has no retention list published on or before {d - dt.timedelta(days=horizon)} "
-            f"(outcomes mature labels.horizon_days = {horizon} days after publishing): publish earlier dates first"
+            f"(outcomes mature {horizon} days after publishing: labels.campaign_horizon_days): "
+            "publish earlier dates first"
         )
     dates = sorted({dt.date.fromisoformat(p) for _, p in lists})
     features_df = tables.read(spark, root, FEATURES).where(F.col(SNAPSHOT).isin([lit_date(x) for x in dates]))

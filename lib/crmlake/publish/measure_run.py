@@ -75,8 +75,8 @@ def lists_to_measure(
         raise ConfigError(f"--campaign {unlisted}: no list of it in {CAMPAIGN_TARGETS} (run `crmlake publish`)")
     ready = sorted(x for x in listed if outcome_known_on(x[1], horizon_days) <= d)
     pending = [
-        f"{c} of {p}: outcome known on {outcome_known_on(p, horizon_days)} (publish date + labels.horizon_days "
-        f"{horizon_days})"
+        f"{c} of {p}: outcome known on {outcome_known_on(p, horizon_days)} (publish date + "
+        f"labels.campaign_horizon_days, {horizon_days})"
         for c, p in sorted(listed)
         if (c, p) not in ready
     ]
