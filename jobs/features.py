@@ -34,10 +34,8 @@ def features(spark: SparkSession, cfg: Config, args: argparse.Namespace, record:
         cfg.settings.labels,
         record.run_id,
     )
-    record.rows_written = outcome.rows_written
+    outcome.into(record)
     record.event_dates = set(dates)
-    record.details = outcome.details
-    record.tables_written = set(outcome.tables)
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

@@ -27,10 +27,8 @@ def kpis(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: Run
     dates = dates_from_args(args)
     record.run_date, record.date_from, record.tables_written = dates[-1], dates[0], set(WRITES)
     outcome = run_kpis(spark, cfg.root, dates, cfg.settings.kpis, record.run_id)
-    record.rows_written = outcome.rows_written
+    outcome.into(record)
     record.event_dates = set(dates)
-    record.details = outcome.details
-    record.tables_written = set(outcome.tables)
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

@@ -44,11 +44,7 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunR
         settings.labels.campaign_horizon,
         record.run_id,
     )
-    record.rows_read = outcome.rows_read
-    record.rows_written = outcome.rows_written
-    record.details = outcome.details
-    record.message = outcome.message
-    record.tables_written = set(outcome.tables)
+    outcome.into(record)
     record.event_dates = {p for _, p in outcome.measured}
 
 

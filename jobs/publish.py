@@ -45,11 +45,7 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunR
         record.run_id,
         args.campaign or None,
     )
-    record.rows_read = outcome.rows_read
-    record.rows_written = outcome.rows_written
-    record.details = outcome.details
-    record.message = outcome.message
-    record.tables_written = set(outcome.tables)
+    outcome.into(record)
     record.event_dates = {d}
 
 

@@ -35,12 +35,7 @@ def score(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: Ru
     outcome = score_churn(
         spark, cfg.root, d, settings.churn, settings.labels.horizon_days, settings.mlflow, record.run_id
     )
-    record.rows_read = outcome.rows_read
-    record.rows_written = outcome.rows_written
-    record.model_version = outcome.model_version
-    record.details = outcome.details
-    record.message = outcome.message
-    record.tables_written = set(outcome.tables)
+    outcome.into(record)
     record.event_dates = {d}
 
 

@@ -26,11 +26,7 @@ def score(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: Ru
     d = optional_date(args, allowed=False)
     record.run_date, record.tables_written = d, set(WRITES)
     outcome = score_uplift(spark, cfg.root, d, settings.uplift, settings.mlflow, record.run_id)
-    record.rows_read = outcome.rows_read
-    record.rows_written = outcome.rows_written
-    record.model_version = outcome.model_version
-    record.details = outcome.details
-    record.tables_written = set(outcome.tables)
+    outcome.into(record)
     record.event_dates = {d}
 
 

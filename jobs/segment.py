@@ -37,12 +37,8 @@ def segment(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: 
     record.run_date, record.date_from, record.tables_written = dates[-1], dates[0], set(WRITES)
     settings = cfg.settings
     outcome = run_segments(spark, cfg.root, dates, settings.segments, settings.mlflow, args.refit, record.run_id)
-    record.rows_read = outcome.rows_read
-    record.rows_written = outcome.rows_written
-    record.model_version = outcome.model_version
+    outcome.into(record)
     record.event_dates = set(dates)
-    record.details = outcome.details
-    record.tables_written = set(outcome.tables)
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

@@ -33,11 +33,7 @@ def train(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: Ru
     outcome = train_churn(
         spark, cfg.root, d, settings.churn, settings.labels.horizon_days, settings.mlflow, record.run_id
     )
-    record.rows_read = outcome.rows_read
-    record.rows_written = outcome.rows_written
-    record.model_version = outcome.model_version
-    record.details = outcome.details
-    record.tables_written = set(outcome.tables)
+    outcome.into(record)
     record.event_dates = {d} if d else set()
 
 

@@ -26,8 +26,8 @@ from crmlake.core import tracking
 from crmlake.core.config import ClvConfig, MlflowConfig
 from crmlake.core.errors import ConfigError
 from crmlake.core.log import log, stage
+from crmlake.core.outcome import JobOutcome
 from crmlake.gold import clv, clv_models, clv_sources
-from crmlake.gold.run import Outcome
 
 CLV = "gold.clv"
 CLV_MODELS = "gold.clv_models"
@@ -416,8 +416,8 @@ def plot_tracking(tracking_df: pd.DataFrame, as_of: dt.date, path: Path) -> None
 
 def run_clv(
     spark: SparkSession, root: str, as_of: dt.date, config: ClvConfig, mlflow_config: MlflowConfig, run_id: str
-) -> Outcome:
-    out = Outcome()
+) -> JobOutcome:
+    out = JobOutcome()
     inputs = read_inputs(spark, root, as_of, config)
     columns = clv_columns(config)
     parts: list[DataFrame] = []

@@ -9,13 +9,13 @@ A run for date ``D`` touches only what ``D`` needs: the subscriber-days of its w
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
 from crmlake.core.log import stage
+from crmlake.core.outcome import JobOutcome
 from crmlake.gold import daily
 from crmlake.gold.features import FEATURES, FeatureParams, features_at
 from crmlake.gold.kpis import (
@@ -34,13 +34,6 @@ from crmlake.gold.segments_run import segments_as_of
 SUBSCRIBERS = "silver.subscribers"
 NETWORK = "silver.network_cells"
 CARE = "silver.care_interactions"
-
-
-@dataclass
-class Outcome:
-    rows_written: int = 0
-    tables: set[str] = field(default_factory=set)
-    details: dict = field(default_factory=dict)
 
 
 def day_range(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -74,10 +67,10 @@ def run_features(
     params: FeatureParams,
     labels: LabelParams,
     run_id: str,
-) -> Outcome:
+) -> JobOutcome:
     """Refresh the subscriber-days the snapshots need, then write each snapshot's features and
     the labels that have become observable (snapshot ``s - horizon`` for each ``s``)."""
-    out = Outcome()
+    out = JobOutcome()
     history_df = _history(spark, root)
     with stage("subscriber_daily", snapshots=f"{snapshots[0]}..{snapshots[-1]}") as info:
         refreshed = daily.refresh(spark, root, daily_days_for_features(snapshots, params, labels), run_id)
@@ -111,12 +104,12 @@ def run_features(
     return out
 
 
-def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiParams, run_id: str) -> Outcome:
+def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiParams, run_id: str) -> JobOutcome:
     """For each date: refresh the subscriber-days of its month to date, then write its daily
     and month-to-date KPI rows and the cohort retention as known on that date. Segment
     dimensions take each subscriber's segment from the latest gold.segments snapshot on or
     before the date; without one, their rows are not produced and the details say why."""
-    out = Outcome()
+    out = JobOutcome()
     history_df = _history(spark, root)
     needed = sorted({day for d in dates for _, start, end in periods_for(d) for day in day_range(start, end)})
     with stage("subscriber_daily", dates=f"{dates[0]}..{dates[-1]}") as info:

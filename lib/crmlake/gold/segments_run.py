@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
@@ -25,6 +25,7 @@ from crmlake.core import tracking
 from crmlake.core.config import MlflowConfig
 from crmlake.core.errors import ConfigError, TableNotFoundError
 from crmlake.core.log import log, stage
+from crmlake.core.outcome import JobOutcome
 from crmlake.gold.features import FEATURES, lit_date
 from crmlake.gold.segments import (
     CLUSTER_ID,
@@ -48,15 +49,6 @@ from crmlake.gold.segments import (
 
 JOB = "segment"
 ARTIFACT = "segments"  # the model's name inside its MLflow run
-
-
-@dataclass
-class SegmentsOutcome:
-    rows_read: int = 0
-    rows_written: int = 0
-    tables: set[str] = field(default_factory=set)
-    details: dict = field(default_factory=dict)
-    model_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,10 +266,10 @@ def run_segments(
     mlflow_config: MlflowConfig,
     refit: bool,
     run_id: str,
-) -> SegmentsOutcome:
+) -> JobOutcome:
     """Segment each snapshot date in order. The model is loaded (or, with ``refit`` or none
     registered, fitted on the first date) once and used for every date of the run."""
-    out = SegmentsOutcome()
+    out = JobOutcome()
     model: ClusterModel | None = None
     for d in sorted(dates):
         with stage("segments", date=d) as info:

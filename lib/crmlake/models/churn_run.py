@@ -46,6 +46,7 @@ from crmlake.core.errors import (
     TableNotFoundError,
 )
 from crmlake.core.log import log, stage
+from crmlake.core.outcome import JobOutcome
 from crmlake.gold.features import FEATURES, lit_date
 from crmlake.gold.labels import CHURN_LABELS
 from crmlake.models import evaluation, monitoring
@@ -86,16 +87,6 @@ EXAMPLES = 5
 # candidate and say little that validation does not).
 EVALUATED = ("validation", "test")
 CLASSIFIERS = (LogisticRegressionModel, RandomForestClassificationModel, GBTClassificationModel)
-
-
-@dataclass
-class ChurnOutcome:
-    rows_read: int = 0
-    rows_written: int = 0
-    tables: set[str] = field(default_factory=set)
-    details: dict = field(default_factory=dict)
-    model_version: str | None = None
-    message: str | None = None
 
 
 @dataclass
@@ -505,10 +496,10 @@ def train_churn(
     horizon: int,
     mlflow_config: MlflowConfig,
     run_id: str,
-) -> ChurnOutcome:
+) -> JobOutcome:
     """Fit every candidate, pick one on the validation rows, register it, promote it by the
     rule, and write gold.model_metrics."""
-    out = ChurnOutcome()
+    out = JobOutcome()
     with stage("churn training rows") as info:
         if params.dataset is not None:
             data = byo_dataset(spark, params.dataset, params)
@@ -789,10 +780,10 @@ def score_churn(
     horizon: int,
     mlflow_config: MlflowConfig,
     run_id: str,
-) -> ChurnOutcome:
+) -> JobOutcome:
     """Score the base at ``d`` (or a team's own table) with ``@champion`` into gold.churn_scores
     (that date's rows replaced), then monitor drift and realized churn (operator data only)."""
-    out = ChurnOutcome()
+    out = JobOutcome()
     if params.dataset is not None:
         features_df = byo_dataset(spark, params.dataset, params, scoring=True).df.drop(LABEL, "split")
         model_name, source = f"{params.model_name}-{byo_name(params.dataset)}", f"byo:{byo_name(params.dataset)}"

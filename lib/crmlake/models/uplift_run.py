@@ -24,6 +24,7 @@ from crmlake.core import tracking
 from crmlake.core.config import MlflowConfig, UpliftConfig
 from crmlake.core.errors import ConfigError, IncompatibleTableError, TableNotFoundError
 from crmlake.core.log import log, stage
+from crmlake.core.outcome import JobOutcome
 from crmlake.gold.features import FEATURES, lit_date
 from crmlake.gold.labels import CHURN_LABELS
 from crmlake.models import evaluation
@@ -64,16 +65,6 @@ ARTIFACT = "model"
 EVALUATED = ("validation", "test")
 # the metrics kept in gold.model_metrics per candidate and split
 KEPT = ("qini", "qini_low", "qini_high", "auuc", "auuc_low", "auuc_high", "auuc_random", "qini_random", "ate")
-
-
-@dataclass
-class UpliftOutcome:
-    rows_read: int = 0
-    rows_written: int = 0
-    tables: set[str] = field(default_factory=set)
-    details: dict = field(default_factory=dict)
-    model_version: str | None = None
-    message: str | None = None
 
 
 @dataclass
@@ -220,12 +211,12 @@ def train_uplift(
     horizon: int,
     mlflow_config: MlflowConfig,
     run_id: str,
-) -> UpliftOutcome:
+) -> JobOutcome:
     """Fit every learner × candidate × grid point on the training subscribers, choose by
     validation Qini, register, promote by the rule, and write gold.model_metrics."""
     if d is None:
         raise ConfigError("train-uplift needs --date: the lists whose outcome matured by then train the model")
-    out = UpliftOutcome()
+    out = JobOutcome()
     with stage("uplift training rows", date=d) as info:
         data = training_rows(spark, root, d, params, horizon)
         info.update(unlabelled=data["unlabelled"], lists=len(data["lists"]))
@@ -410,10 +401,10 @@ def score_rows(features_df: DataFrame, champion: Champion, model_name: str, d: d
 
 def score_uplift(
     spark: SparkSession, root: str, d: dt.date, params: UpliftConfig, mlflow_config: MlflowConfig, run_id: str
-) -> UpliftOutcome:
+) -> JobOutcome:
     """Score the base at ``d`` with ``@champion`` into gold.uplift_scores (that date's rows
     replaced): uplift, the arms' retention probabilities, and the uplift decile (1 = highest)."""
-    out = UpliftOutcome()
+    out = JobOutcome()
     features_df = _features_at(spark, root, d)
     tracking.use(root, mlflow_config, SCORE_JOB)
     champion = current(params.model_name, params.champion_alias)

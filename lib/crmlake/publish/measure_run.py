@@ -20,6 +20,7 @@ from crmlake.catalog import tables
 from crmlake.core.config import MeasureConfig
 from crmlake.core.errors import ConfigError, OutcomeNotKnownError, TableNotFoundError
 from crmlake.core.log import log, stage
+from crmlake.core.outcome import JobOutcome
 from crmlake.gold.segments import SCHEMES, SEGMENTS
 from crmlake.publish.measure import (
     filter_newest_run,
@@ -45,12 +46,9 @@ WRITTEN_BY = {
 
 
 @dataclass
-class MeasureOutcome:
-    rows_read: int = 0
-    rows_written: int = 0
-    tables: set[str] = field(default_factory=set)
-    details: dict = field(default_factory=dict)
-    message: str = ""
+class MeasureOutcome(JobOutcome):
+    """A run's counts, and the lists it measured (campaign, publish date): the job's event dates."""
+
     measured: list[tuple[str, dt.date]] = field(default_factory=list)
 
 

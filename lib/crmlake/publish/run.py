@@ -11,7 +11,6 @@ and the control draw, to treatment and control alike.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,6 +21,7 @@ from crmlake.catalog.registry import CAMPAIGN_TARGETS_SCHEMA
 from crmlake.core.config import IdentityConfig, PublishConfig, default_conf_dir
 from crmlake.core.errors import ConfigError, StaleInputError, TableNotFoundError
 from crmlake.core.log import log, stage
+from crmlake.core.outcome import JobOutcome
 from crmlake.gold.features import FEATURES, filter_in_base, lit_date
 from crmlake.gold.segments import SCHEMES, SEGMENTS
 from crmlake.privacy.erasure import erased_keys
@@ -46,15 +46,6 @@ MODEL_COLUMNS = {"churn": "churn_probability", "uplift": "uplift"}
 SUBSCRIBERS = "silver.subscribers"
 CONTACTS = "silver.subscriber_contacts"
 OPERATOR = "operator"
-
-
-@dataclass
-class PublishOutcome:
-    rows_read: int = 0
-    rows_written: int = 0
-    tables: set[str] = field(default_factory=set)
-    details: dict = field(default_factory=dict)
-    message: str = ""
 
 
 def campaigns_folder(params: PublishConfig) -> Path:
@@ -250,8 +241,8 @@ def publish(
     risk_bands: list[str],
     run_id: str,
     wanted: list[str] | None = None,
-) -> PublishOutcome:
-    out = PublishOutcome()
+) -> JobOutcome:
+    out = JobOutcome(message="")  # gold.run_log has said "" (not null) for a publish with nothing to add
     # Definitions are read and checked by themselves before any table is read.
     definitions = active(load_campaigns(campaigns_folder(params), risk_bands), d, wanted)
     if not definitions:
