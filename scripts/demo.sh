@@ -42,8 +42,40 @@ crmlake train-churn "${CONF[@]}" --root "$ROOT" --date "$END" --log-format text
 echo "== score-churn: every subscriber at $END with @champion: probability, decile, band, reasons; monitoring"
 crmlake score-churn "${CONF[@]}" --root "$ROOT" --date "$END" --log-format text
 
+echo "== churn model against the ceiling (the generator's true hazard, read from truth/ by this evaluation only)"
+python "$REPO/scripts/churn_quality.py" "$ROOT" "${CONF[@]}"
+
+# The campaign loop: publish a retention list on the last day, let the synthetic operator live on
+# and answer it, then measure what the list changed once its outcome window has closed (the
+# campaigns' horizon: the 14-day churn horizon plus the 30-day prepaid inactivity rule, since a
+# kept or lost prepaid line shows only after 30 silent days), and learn whom to contact next.
+WINDOW="$(python -c "
+from crmlake.core.config import load_config
+print(load_config(['$REPO/conf/examples/demo.yaml']).settings.labels.campaign_horizon)")"
+CLOSED="$(python -c "import datetime as d; print(d.date.fromisoformat('$END') + d.timedelta(days=$WINDOW))")"
+NEXT="$(python -c "import datetime as d; print(d.date.fromisoformat('$END') + d.timedelta(days=1))")"
+
+echo "== publish: the demo retention list at $END (suppression, contact policy, half held out as controls), as files"
+crmlake publish "${CONF[@]}" --root "$ROOT" --date "$END" --log-format text
+
+echo "== generate --continue: the operator lives $WINDOW more days and answers the list (contacts, offers, churn)"
+crmlake generate "${CONF[@]}" --root "$ROOT" --continue --days "$WINDOW" --log-format text
+
+echo "== ingest the new days $NEXT..$CLOSED"
+crmlake ingest "${CONF[@]}" --root "$ROOT" --from "$NEXT" --to "$CLOSED" --log-format text
+
+echo "== features at $CLOSED: the labels of $END at the campaigns' $WINDOW-day horizon close today"
+crmlake features "${CONF[@]}" --root "$ROOT" --date "$CLOSED" --log-format text
+
+echo "== measure: the list's lift against its control group, with intervals, plain and CUPED"
+crmlake measure "${CONF[@]}" --root "$ROOT" --campaign demo-retention --date "$CLOSED" --log-format text
+
+echo "== train-uplift on the answered list, score-uplift at $END"
+crmlake train-uplift "${CONF[@]}" --root "$ROOT" --date "$CLOSED" --log-format text
+crmlake score-uplift "${CONF[@]}" --root "$ROOT" --date "$END" --log-format text
+
 echo "== results"
 python "$REPO/scripts/summary.py" "$ROOT"
 
-echo "== churn model against the ceiling (the generator's true hazard, read from truth/ by this evaluation only)"
-python "$REPO/scripts/churn_quality.py" "$ROOT" "${CONF[@]}"
+echo "== rankings through the loop: retained lines per 1,000 contacts (truth read from truth/ by this evaluation only)"
+python "$REPO/scripts/campaign_quality.py" "$ROOT" "${CONF[@]}" --campaign demo-retention --date "$END"

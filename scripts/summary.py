@@ -38,6 +38,7 @@ def main(root: str) -> None:
         print_churn_model(base)
     if (base / "gold" / "churn_scores" / "_delta_log").exists():
         print_churn_scores(base)
+    print_campaigns(base)
     run_log = base / "gold" / "run_log"
     if (run_log / "_delta_log").exists():
         runs = DeltaTable(str(run_log)).to_pyarrow_table(
@@ -157,6 +158,10 @@ def print_churn_model(base: Path) -> None:
     metrics = DeltaTable(str(base / "gold" / "model_metrics")).to_pyarrow_table()
     if metrics.num_rows == 0:
         return
+    # the churn model's rows (the uplift model's are trained on gold.campaign_targets)
+    metrics = metrics.filter(pc.not_equal(metrics["dataset"], "gold.campaign_targets"))
+    if metrics.num_rows == 0:
+        return
     run = metrics.sort_by([("model_version", "descending")])["run_id"][0].as_py()
     rows = metrics.filter(pc.equal(metrics["run_id"], run)).to_pylist()
     first = next(r for r in rows if r["is_registered"])
@@ -191,6 +196,28 @@ def print_churn_scores(base: Path) -> None:
     for row in scores.sort_by([("probability", "descending")]).slice(0, 3).to_pylist():
         reasons = "; ".join(d["reason"] for d in row["drivers"]) or "no feature pushed the score up"
         print(f"    {row['subscriber_key'][:12]}…  P(churn) {row['probability']:.2f}  {reasons}")
+
+
+def print_campaigns(base: Path) -> None:
+    """Each measured list: retention, revenue and acceptance, treatment against control."""
+    path = base / "gold" / "campaign_results"
+    if not path.exists():
+        return
+    results = DeltaTable(str(path)).to_pyarrow_table()
+    overall = results.filter(pc.equal(results["breakdown"], "all")).to_pylist()
+    for (campaign, published), rows in sorted(_by(overall, ("campaign_id", "publish_date")).items()):
+        first = rows[0]
+        print(f"campaign {campaign} published {published}, measured {first['horizon_days']} days on "
+              f"({first['n_treatment']:,} treated, {first['n_control']:,} controls):")  # fmt: skip
+        for row in sorted(rows, key=lambda r: (r["metric"], r["method"])):
+            if row["note"]:
+                print(f"  {row['metric']:<14} {row['method']:<10} {row['note']}")
+                continue
+            scale, unit = (100.0, " pts") if row["metric"] in ("retention", "acceptance") else (0.01, "")
+            lift, lo, hi = (row[k] * scale for k in ("abs_lift", "abs_lift_lo", "abs_lift_hi"))
+            control = "" if row["mean_control"] is None else f"  control {row['mean_control'] * scale:,.2f}"
+            print(f"  {row['metric']:<14} {row['method']:<10} treated {row['mean_treatment'] * scale:,.2f}{control}"
+                  f"  lift {lift:+,.2f}{unit} [{lo:+,.2f}, {hi:+,.2f}]")  # fmt: skip
 
 
 def run_and_exit(argv: list[str]) -> None:
