@@ -8,10 +8,19 @@ knows (the run date, the event dates).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # core sits upstream of catalog: the type only, never the import
-    from crmlake.catalog.runlog import RunRecord
+
+class RunRecordLike(Protocol):
+    """The fields of a run record this fills (``crmlake.catalog.runlog.RunRecord``): core sits
+    upstream of catalog, so it names the shape, not the class."""
+
+    rows_read: Any
+    rows_written: Any
+    details: Any
+    tables_written: Any
+    model_version: Any
+    message: Any
 
 
 @dataclass
@@ -23,7 +32,7 @@ class JobOutcome:
     model_version: str | None = None
     message: str | None = None
 
-    def into(self, record: RunRecord) -> None:
+    def into(self, record: RunRecordLike) -> None:
         """Copy the counts, details and tables written into ``record``; the model version and
         message only when the run set them, so a record's own (or its default, null) stands
         otherwise."""
