@@ -311,6 +311,13 @@ def _generate(
             assignments = assignments.unionByName(listed)
         sub_days = keep(subscriber_days_df(subs, days_df, p))
         care_good = keep(care_df(sub_days, p, identity))
+        # Built here, one after another: the writes below read these caches from seven threads at
+        # once, and Spark 4.2 deadlocked two queries building shared cached relations side by side
+        # (each held one relation's builder while it waited for the other's). A built cache is read
+        # without taking its builder's lock.
+        shared = [traits, assignments, *([] if lists_df is None else [listed]), subs, sub_days, care_good]
+        for df in shared:
+            df.count()
 
     json_kinds = {"care_interactions": dict(key="interaction_id", time="started_at", enum=("channel", "pigeon"),
                                             negative="handle_time_s", text="notes"),
