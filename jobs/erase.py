@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import sys
 
+from crmlake.catalog.lock import SILVER_WRITERS
 from crmlake.catalog.registry import holding_subscribers
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
@@ -44,7 +45,7 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunR
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
-    return run_job(JOB, argv, parser(), run, spark=spark)
+    return run_job(JOB, argv, parser(), run, spark=spark, lock=SILVER_WRITERS)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
 from crmlake.core.errors import ConfigError
 from crmlake.core.jobkit import job_parser, parse_date, run_job
-from crmlake.silver.identity import load_hmac_key
+from crmlake.silver.identity import create_demo_key, load_hmac_key
 from crmlake.synth.record import read_record
 from crmlake.synth.run import continue_operator, generate_operator
 from pyspark.sql import SparkSession
@@ -65,6 +65,7 @@ def generate(spark: SparkSession, cfg: Config, args: argparse.Namespace, record:
         return
     gen = cfg["generate"]
     record.run_date = dt.date.fromisoformat(str(gen["start"]))
+    create_demo_key(cfg.settings.identity, cfg.root)  # the one place a key is made: a new demo operator
     counts = generate_operator(spark, cfg.root, cfg.settings.generate, cfg.settings.identity)
     record.rows_written = int(sum(counts.values()))
     record.details = {"counts": counts, **{k: gen[k] for k in ("subscribers", "start", "days", "seed", "bad_rate")}}
@@ -88,7 +89,7 @@ def continue_generation(spark: SparkSession, cfg: Config, args: argparse.Namespa
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
-    return run_job(JOB, argv, build_parser(), generate, spark=spark, overrides=overrides)
+    return run_job(JOB, argv, build_parser(), generate, spark=spark, overrides=overrides, creates_root=True)
 
 
 if __name__ == "__main__":

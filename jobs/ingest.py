@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from crmlake.catalog.lock import SILVER_WRITERS
 from crmlake.catalog.runlog import RunRecord
 from crmlake.contracts.rules import ContractParams
 from crmlake.core.config import Config
@@ -43,6 +44,7 @@ def ingest(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: R
         ContractParams.from_settings(cfg.settings.ingest),
         normalize_msisdn_from_config(F.col("msisdn"), cfg.settings.identity),
         load_hmac_key(cfg.settings.identity, cfg.root),
+        fail_on_day_without_files=cfg.settings.ingest.fail_on_day_without_files,
     )
     record.tables_written = set(tables_written_by_ingest(entities))
     if args.all and (args.date or args.date_from or args.date_to):
@@ -58,10 +60,14 @@ def ingest(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: R
     record.rows_duplicate = sum(c.duplicates for c in counts.values())
     record.event_dates = {d for c in counts.values() for d in c.event_dates}
     record.details = {name: c.as_dict() for name, c in counts.items()}
+    if ingestor.days_without_files:
+        missing = [d.isoformat() for d in ingestor.days_without_files]
+        record.details["days_without_files"] = missing
+        record.message = f"no landing files for {', '.join(missing)}"
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
-    return run_job(JOB, argv, build_parser(), ingest, spark=spark)
+    return run_job(JOB, argv, build_parser(), ingest, spark=spark, lock=SILVER_WRITERS)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import argparse
 import pytest
 from crmlake.catalog import tables
 from crmlake.core.errors import ReconciliationError
-from crmlake.core.jobkit import run_recorded
+from crmlake.core.jobkit import describe_unexpected, run_recorded
 
 
 def test_a_failing_body_is_recorded_as_failed_and_its_error_goes_on(spark, cfg):
@@ -44,3 +44,20 @@ def test_every_steps_through_a_range_and_keeps_its_last_day():
     assert dates_from_args(args) == [dt.date(2026, 1, d) for d in (1, 8, 15)]
     with pytest.raises(ConfigError, match="--every"):
         dates_from_args(parser.parse_args(["--from", "2026-01-01", "--to", "2026-01-02", "--every", "0"]))
+
+
+def test_an_error_of_the_jvm_is_named_by_its_java_exception_not_by_py4j(spark):
+    from py4j.protocol import Py4JJavaError
+
+    with pytest.raises(Py4JJavaError) as caught:  # one PySpark does not translate
+        spark.sparkContext._jvm.java.io.FileInputStream("/no/such/landing/file.csv")
+    said = describe_unexpected(caught.value)
+    assert said.startswith("Py4JJavaError: java.io.FileNotFoundException: /no/such/landing/file.csv")
+    assert "An error occurred while calling" not in said
+
+    # Delta's refusal of a commit into a snapshot another writer moved is told for what it is
+    jvm = spark.sparkContext._jvm
+    refused = jvm.io.delta.exceptions.ConcurrentAppendException("Files were added by a concurrent update")
+    said = describe_unexpected(Py4JJavaError("An error occurred while calling o1.execute.", refused))
+    assert said.startswith("conflicting write: another run committed to a table this run was writing")
+    assert "io.delta.exceptions.ConcurrentAppendException" in said

@@ -151,6 +151,7 @@ def test_nothing_after_the_snapshot_reaches_its_features(spark, world):
 
 
 def test_features_before_ingest_names_the_missing_table(spark, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()  # a lake with nothing in it yet (a root that does not exist is another error)
     code = features_main(["--root", str(tmp_path / "empty"), "--date", "2026-04-01"], spark=spark)
     assert code == 5
     assert "silver.subscribers does not exist yet" in capsys.readouterr().err

@@ -3,7 +3,7 @@ import hmac
 
 import pytest
 from crmlake.core.errors import MissingSecretError
-from crmlake.silver.identity import hmac_sha256_hex, load_hmac_key, normalize_msisdn
+from crmlake.silver.identity import create_demo_key, hmac_sha256_hex, load_hmac_key, normalize_msisdn
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -56,18 +56,26 @@ def test_hmac_rfc4231_case_2_vector(spark):
     assert got == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
 
 
-def test_key_missing_is_a_clear_error(cfg, monkeypatch):
+def test_key_missing_is_a_clear_error_even_where_the_demo_may_make_one(cfg, monkeypatch):
+    """Only crmlake generate makes a key: a job reading data never invents one."""
+    monkeypatch.delenv("CRMLAKE_HMAC_KEY", raising=False)
+    for may_make in (False, True):
+        cfg["identity"]["generate_local_key"] = may_make
+        with pytest.raises(MissingSecretError, match="CRMLAKE_HMAC_KEY"):
+            load_hmac_key(cfg.settings.identity, cfg.root)
+
+
+def test_the_demo_key_is_made_once_and_reused(cfg, monkeypatch):
     monkeypatch.delenv("CRMLAKE_HMAC_KEY", raising=False)
     cfg["identity"]["generate_local_key"] = False
-    with pytest.raises(MissingSecretError, match="CRMLAKE_HMAC_KEY"):
+    create_demo_key(cfg.settings.identity, cfg.root)  # not the embedded demo: no key
+    with pytest.raises(MissingSecretError):
         load_hmac_key(cfg.settings.identity, cfg.root)
-
-
-def test_local_key_is_generated_once_and_reused(cfg, monkeypatch):
-    monkeypatch.delenv("CRMLAKE_HMAC_KEY", raising=False)
     cfg["identity"]["generate_local_key"] = True
+    create_demo_key(cfg.settings.identity, cfg.root)
     first = load_hmac_key(cfg.settings.identity, cfg.root)
     assert len(first) == 64
+    create_demo_key(cfg.settings.identity, cfg.root)
     assert load_hmac_key(cfg.settings.identity, cfg.root) == first
 
 

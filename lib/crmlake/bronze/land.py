@@ -6,14 +6,19 @@ remembers what was taken.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from dataclasses import replace
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
 from crmlake.catalog.registry import INGESTED_FILES_SCHEMA
 from crmlake.contracts.entities import Entity
-from crmlake.landing.files import LandingFile, read_landing, unreadable_file_error
+from crmlake.contracts.rules import CORRUPT
+from crmlake.core.failpoints import failpoint
+from crmlake.core.log import log
+from crmlake.landing.files import LandingFile, content_sha256, read_landing, unreadable_file_error
 
 INGESTED_FILES = "bronze.ingested_files"
 
@@ -22,19 +27,110 @@ def bronze_name(entity: Entity) -> str:
     return f"bronze.{entity.name}"
 
 
+def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[dt.date]) -> int:
+    """Registers the files bronze holds rows of but ``bronze.ingested_files`` does not name: a
+    run killed between its bronze commit and its registration leaves them so. Bronze is what
+    was taken; the registry is caught up with it before anything is judged new. Returns the
+    files registered."""
+    if not days or not tables.exists(spark, root, bronze_name(entity)):
+        return 0
+    taken = (
+        tables.read(spark, root, bronze_name(entity))
+        .where(F.col("_file_date").isin(days))
+        .groupBy("_source_file", "_batch_id", "_file_date")
+        .agg(
+            F.max("_file_size").alias("_file_size"),
+            F.max("_file_modified_at").alias("_file_modified_at"),
+            F.max("_ingested_at").alias("_ingested_at"),
+            F.count(F.lit(1)).alias("rows"),
+        )
+    )
+    if tables.exists(spark, root, INGESTED_FILES):
+        registered = tables.read(spark, root, INGESTED_FILES).where(F.col("entity") == entity.name)
+        taken = taken.join(registered.select("_source_file", "_batch_id"), ["_source_file", "_batch_id"], "left_anti")
+    orphans = taken.collect()
+    if not orphans:
+        return 0
+    rows = []
+    for r in orphans:
+        modified_ms = int(r["_file_modified_at"].timestamp() * 1000)  # collected as local time
+        landed = LandingFile(f"{root.rstrip('/')}/{r['_source_file']}", r["_source_file"], r["_file_date"],
+                             r["_file_size"], modified_ms)  # fmt: skip
+        # the content hash, where the file is still there as it was taken
+        unchanged = tables.location_exists(spark, landed.path) and _size(spark, landed.path) == landed.size
+        rows.append((entity.name, r["_source_file"], r["_file_size"], modified_ms, r["_file_date"], r["_batch_id"],
+                     r["_ingested_at"], r["rows"], content_sha256(spark, landed) if unchanged else None))  # fmt: skip
+    _register(spark, root, rows)
+    log(
+        "files in bronze that a killed run did not register: registered now, not taken again",
+        logging.WARNING,
+        entity=entity.name,
+        files=sorted(r["_source_file"] for r in orphans),
+    )
+    return len(orphans)
+
+
+def _size(spark: SparkSession, location: str) -> int:
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)
+    return int(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).getFileStatus(path).getLen())
+
+
 def new_landing_files(spark: SparkSession, root: str, entity: Entity, files: list[LandingFile]) -> list[LandingFile]:
-    """The files bronze has not taken yet (a file is the same when path, size and mtime are)."""
-    if not files or not tables.exists(spark, root, INGESTED_FILES):
+    """The files bronze has not taken yet, each with its content's SHA-256.
+
+    A file whose path, size and modification time were registered is not read again. Otherwise
+    its content decides: the same content at the same path is a re-delivery and changes nothing;
+    new content is a new delivery, taken (its rows are de-duplicated downstream).
+    """
+    if not files:
         return files
-    seen = {
-        (r["_source_file"], r["_file_size"], r["_file_modified_ms"])
+    seen, same_content = set(), set()
+    if tables.exists(spark, root, INGESTED_FILES):
+        registry_df = tables.read(spark, root, INGESTED_FILES)
+        # a registry written before content hashes were kept has no such column
+        sha = F.col("_content_sha256") if "_content_sha256" in registry_df.columns else F.lit(None).cast("string")
+        for r in (
+            registry_df.where(F.col("entity") == entity.name)
+            .where(F.col("_file_date").isin(list({f.day for f in files})))
+            .select("_source_file", "_file_size", "_file_modified_ms", sha.alias("_content_sha256"))
+            .collect()
+        ):
+            seen.add((r["_source_file"], r["_file_size"], r["_file_modified_ms"]))
+            if r["_content_sha256"]:
+                same_content.add((r["_source_file"], r["_content_sha256"]))
+    new, redelivered = [], []
+    for f in files:
+        if (f.relative, f.size, f.modified_ms) in seen:
+            continue
+        f = replace(f, content_sha256=content_sha256(spark, f))
+        if f.content_sha256 and (f.relative, f.content_sha256) in same_content:
+            redelivered.append(f.relative)
+        else:
+            new.append(f)
+    if redelivered:
+        log("re-delivered with the same content: not taken again", entity=entity.name, files=redelivered)
+    return new
+
+
+def redelivered_files(spark: SparkSession, root: str, entity: Entity, days: list[dt.date]) -> list[str]:
+    """The files of ``days`` taken more than once (each time with new content)."""
+    if not tables.exists(spark, root, INGESTED_FILES):
+        return []
+    return sorted(
+        r["_source_file"]
         for r in tables.read(spark, root, INGESTED_FILES)
-        .where(F.col("entity") == entity.name)
-        .where(F.col("_file_date").isin(list({f.day for f in files})))
-        .select("_source_file", "_file_size", "_file_modified_ms")
+        .where((F.col("entity") == entity.name) & F.col("_file_date").isin(days) & (F.col("rows") > 0))
+        .groupBy("_source_file")
+        .agg(F.countDistinct("_batch_id").alias("deliveries"))
+        .where(F.col("deliveries") > 1)
         .collect()
-    }
-    return [f for f in files if (f.relative, f.size, f.modified_ms) not in seen]
+    )
+
+
+def _register(spark: SparkSession, root: str, rows: list[tuple]) -> None:
+    registry_df = spark.createDataFrame(rows, INGESTED_FILES_SCHEMA).coalesce(1)
+    # mergeSchema: a registry written before content hashes were kept gains the column
+    tables.append(registry_df, root, INGESTED_FILES, merge_schema=True)
 
 
 def land_to_bronze(
@@ -50,22 +146,33 @@ def land_to_bronze(
     A file that cannot be parsed fails the write (Delta commits nothing) and is named in an
     :class:`UnreadableFileError`; the caller restores whatever the run wrote before.
     """
-    bronze_df = read_landing(spark, entity, [f.path for f in files]).withColumns(
-        {"_batch_id": F.lit(batch_id), "_ingested_at": F.lit(ingested_at).cast("timestamp")}
+    with_content = [f for f in files if f.size > 0]  # an empty file is registered, holding no rows
+    if with_content:
+        bronze_df = read_landing(spark, entity, [f.path for f in with_content]).withColumns(
+            {"_batch_id": F.lit(batch_id), "_ingested_at": F.lit(ingested_at).cast("timestamp")}
+        )
+        try:
+            tables.append(bronze_df, root, bronze_name(entity))
+        except Exception as exc:  # noqa: BLE001 - a reader failure becomes a named-file error
+            raise unreadable_file_error(spark, entity, with_content, exc) from None
+        if entity.fmt == "csv":
+            _reread_split_records(spark, root, entity, with_content, batch_id, ingested_at)
+    rows_per_file = (
+        {}
+        if not with_content
+        else {
+            r["_source_file"]: r["count"]
+            for r in tables.read(spark, root, bronze_name(entity))
+            .where(F.col("_file_date").isin(list({f.day for f in files})))
+            .where(F.col("_batch_id") == batch_id)
+            .groupBy("_source_file")
+            .count()
+            .collect()
+        }
     )
-    try:
-        tables.append(bronze_df, root, bronze_name(entity))
-    except Exception as exc:  # noqa: BLE001 - a reader failure becomes a named-file error
-        raise unreadable_file_error(spark, entity, files, exc) from None
-    rows_per_file = {
-        r["_source_file"]: r["count"]
-        for r in tables.read(spark, root, bronze_name(entity))
-        .where(F.col("_file_date").isin(list({f.day for f in files})))
-        .where(F.col("_batch_id") == batch_id)
-        .groupBy("_source_file")
-        .count()
-        .collect()
-    }
+    for f in with_content:
+        if not rows_per_file.get(f.relative):
+            log("landing file without records (a header only?): taken, no rows", logging.WARNING, file=f.relative)
     registry = [
         (
             entity.name,
@@ -76,8 +183,58 @@ def land_to_bronze(
             batch_id,
             ingested_at,
             rows_per_file.get(f.relative, 0),
+            f.content_sha256,
         )
         for f in files
     ]
-    tables.append(spark.createDataFrame(registry, INGESTED_FILES_SCHEMA).coalesce(1), root, INGESTED_FILES)
+    failpoint("ingest.between_bronze_and_registry")
+    _register(spark, root, registry)
     return sum(rows_per_file.values())
+
+
+def _odd_quotes(text: Column) -> Column:
+    return (F.length(text) - F.length(F.regexp_replace(text, '"', ""))) % 2 == 1
+
+
+def _reread_split_records(
+    spark: SparkSession,
+    root: str,
+    entity: Entity,
+    files: list[LandingFile],
+    batch_id: str,
+    ingested_at: dt.datetime,
+) -> None:
+    """A CSV file whose records span lines (a quoted field holding a line break, RFC 4180) was
+    read line by line as fragments: malformed lines with an odd number of quotes. Such a file is
+    read again as multi-line records, and that reading replaces the first where it makes sense
+    of more records. (A stray quote reads worse as multi-line: it swallows the lines after it.)
+    """
+    batch = (
+        tables.read(spark, root, bronze_name(entity))
+        .where(F.col("_file_date").isin(list({f.day for f in files})))
+        .where(F.col("_batch_id") == batch_id)
+    )
+    suspects = [
+        r["_source_file"]
+        for r in batch.where(F.col(CORRUPT).isNotNull() & _odd_quotes(F.col(CORRUPT)))
+        .groupBy("_source_file")
+        .count()
+        .where(F.col("count") >= 2)
+        .collect()
+    ]
+    by_name = {f.relative: f for f in files}
+    for name in sorted(suspects):
+        landing_file = by_name[name]
+        as_lines = batch.where(F.col("_source_file") == name).where(F.col(CORRUPT).isNull()).count()
+        records = (
+            read_landing(spark, entity, [landing_file.path], multi_line=True)
+            .withColumns({"_batch_id": F.lit(batch_id), "_ingested_at": F.lit(ingested_at).cast("timestamp")})
+            .persist()
+        )
+        try:
+            if records.where(F.col(CORRUPT).isNull()).count() > as_lines:
+                scope = tables.where(_file_date=landing_file.day, _batch_id=batch_id, _source_file=name)
+                tables.replace_where(records, root, bronze_name(entity), scope)
+                log("records span lines: the file was read as multi-line CSV", file=name)
+        finally:
+            records.unpersist()

@@ -115,6 +115,9 @@ INGESTED_FILES_SCHEMA = T.StructType(
         T.StructField("_batch_id", T.StringType(), False),
         T.StructField("_ingested_at", T.TimestampType(), False),
         T.StructField("rows", T.LongType(), False),
+        # what the file held (None where the file system could not say): a re-delivered file
+        # with the same content is not taken again
+        T.StructField("_content_sha256", T.StringType()),
     ]
 )
 

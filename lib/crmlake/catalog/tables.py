@@ -148,8 +148,12 @@ def _writer(df: DataFrame, table: TableSpec, mode: str):
     return writer
 
 
-def append(df: DataFrame, root: str, name: str) -> None:
-    _writer(df, spec(name), "append").save(table_path(root, name))
+def append(df: DataFrame, root: str, name: str, merge_schema: bool = False) -> None:
+    """Append ``df``; ``merge_schema``: columns the table lacks are added to it."""
+    writer = _writer(df, spec(name), "append")
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    writer.save(table_path(root, name))
 
 
 def replace_where(df: DataFrame, root: str, name: str, condition: str) -> int:
@@ -269,6 +273,13 @@ def input_files(spark: SparkSession, root: str, name: str, condition: str) -> li
     """The data files of the table's current snapshot that hold rows matching ``condition``
     (a partition predicate), from the Delta log alone: no data is read."""
     return sorted(read(spark, root, name).where(condition).inputFiles())
+
+
+def location_exists(spark: SparkSession, location: str) -> bool:
+    """Whether a file or folder exists, through Hadoop's FileSystem (any scheme)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(location)
+    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))
 
 
 def _remove(spark: SparkSession, location: str) -> None:

@@ -6,7 +6,7 @@ into one clear line on stderr and the exit code named here, never a stack trace.
 Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error (also an unknown
 table name or mismatched Spark/Delta versions), 3 missing secret, 4 unreadable input, 5 missing
 upstream table, 6 counts that do not reconcile, 7 a push to a database that failed (and was
-rolled back).
+rolled back), 8 another run holds the root's lock.
 """
 
 
@@ -34,6 +34,13 @@ class MissingSecretError(CrmlakeError):
 
 class UnreadableFileError(CrmlakeError):
     """A landing file cannot be parsed at all; the run wrote nothing."""
+
+    exit_code = 4
+
+
+class MissingInputError(CrmlakeError):
+    """Input a run was told to expect is not there (a day without landing files, where the
+    configuration says that is an error)."""
 
     exit_code = 4
 
@@ -96,3 +103,9 @@ class JdbcPushError(CrmlakeError):
     target table is as it was. Names the URL (never a password), the table and the cause."""
 
     exit_code = 7
+
+
+class RootLockedError(CrmlakeError):
+    """Another run writes the same tables of this root now (names it); this run wrote nothing."""
+
+    exit_code = 8

@@ -1,8 +1,7 @@
 """What every job shares: its command line, config loading, logging, the session, run_log
 rows, and turning named errors into one clear line and a meaningful exit code.
 
-Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error, 3 missing secret,
-4 unreadable input, 5 missing upstream table.
+Exit codes: see :mod:`crmlake.core.errors`.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 
 from crmlake.catalog import tables
+from crmlake.catalog.lock import root_lock
 from crmlake.catalog.runlog import RunRecord, append_run
 from crmlake.core.config import Config, load_config
 from crmlake.core.errors import ConfigError, CrmlakeError
@@ -109,14 +109,21 @@ def record_run(spark: SparkSession, cfg: Config, record: RunRecord) -> None:
 JobBody = Callable[[SparkSession, Config, argparse.Namespace, RunRecord], None]
 
 
-def run_recorded(spark: SparkSession, cfg: Config, args: argparse.Namespace, job: str, body: JobBody) -> None:
+def run_recorded(
+    spark: SparkSession, cfg: Config, args: argparse.Namespace, job: str, body: JobBody, lock: str | None = None
+) -> None:
     """Run ``body`` with a fresh :class:`RunRecord` and write it to ``gold.run_log`` whatever
     happens: ``succeeded`` when the body returns, ``failed`` with the error's first line when it
     raises (the error then goes on to its exit code). The body fills in dates, counts and
-    ``tables_written``; it never writes the record itself, so no job can forget the failure row."""
+    ``tables_written``; it never writes the record itself, so no job can forget the failure row.
+    With ``lock``, the body runs holding the root's lock of that name (:mod:`crmlake.catalog.lock`)."""
     record = RunRecord(job, None)
     try:
-        body(spark, cfg, args, record)
+        if lock:
+            with root_lock(cfg.root, lock, job, record.run_id):
+                body(spark, cfg, args, record)
+        else:
+            body(spark, cfg, args, record)
     except Exception as exc:
         record.status = "failed"
         record.message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -129,6 +136,35 @@ def run_recorded(spark: SparkSession, cfg: Config, args: argparse.Namespace, job
     record_run(spark, cfg, record)
 
 
+# Delta's optimistic concurrency: another writer committed to the table between this run's read
+# and its commit.
+CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+             "ConcurrentTransactionException", "MetadataChangedException", "ProtocolChangedException")  # fmt: skip
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """One line for an error nobody named: for an error of the JVM, the Java exception and its
+    message (not Py4J's "An error occurred while calling o123.save"), and what a Delta commit
+    conflict means."""
+    text = str(exc).strip()
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        try:
+            cause = java
+            while cause.getCause() is not None and cause.getCause() != cause:
+                cause = cause.getCause()
+            text = f"{java.toString()}" if cause.equals(java) else f"{java.toString()} (caused by {cause.toString()})"
+        except Exception:  # noqa: BLE001 - the gateway may be gone; keep Python's text
+            pass
+    first_line = (text.splitlines() or [type(exc).__name__])[0]
+    if any(name in text for name in CONFLICTS):
+        return (
+            f"conflicting write: another run committed to a table this run was writing, and Delta refused "
+            f"this run's commit ({first_line}). Run one writer at a time per root"
+        )
+    return f"{type(exc).__name__}: {first_line}"
+
+
 def run_job(
     job: str,
     argv: list[str] | None,
@@ -136,12 +172,15 @@ def run_job(
     body: JobBody,
     spark: SparkSession | None = None,
     overrides: Callable[[argparse.Namespace], dict] | None = None,
+    creates_root: bool = False,
+    lock: str | None = None,
 ) -> int:
     """Parse, configure, build (or reuse) the session, run ``body`` recorded in ``gold.run_log``
     (:func:`run_recorded`), map errors to exit codes.
 
     A caller that passes ``spark`` (a test, a notebook) keeps its session; otherwise the job
-    builds one and stops it at the end.
+    builds one and stops it at the end. The root must exist unless the job ``creates_root``; a job
+    that rewrites tables another may be rewriting names the ``lock`` it holds while it runs.
     """
     args = parser.parse_args(argv)
     own_session = spark is None
@@ -149,8 +188,14 @@ def run_job(
         cfg = load_job_config(args, overrides(args) if overrides else None)
         setup_logging(cfg["logging"]["level"], cfg["logging"]["format"])
         if own_session:
-            spark = build_session(cfg)
-        run_recorded(spark, cfg, args, job, body)
+            spark = build_session(cfg, verbose=args.verbose)
+        if not creates_root and not tables.location_exists(spark, cfg.root):
+            # before the run log is written there: a mistyped --root must not become a new lake
+            raise ConfigError(
+                f"the root {cfg.root} does not exist: give --root the folder that holds landing/ and the "
+                "tables (only crmlake generate creates one)"
+            )
+        run_recorded(spark, cfg, args, job, body, lock)
         return 0
     except CrmlakeError as exc:
         log(f"{type(exc).__name__}: {exc}", logging.ERROR, job=job)
@@ -159,8 +204,7 @@ def run_job(
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, exit 1
         if args.verbose:
             traceback.print_exc()
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"crmlake {job}: unexpected {type(exc).__name__}: {first_line} (rerun with --verbose)", file=sys.stderr)
+        print(f"crmlake {job}: unexpected {describe_unexpected(exc)} (rerun with --verbose)", file=sys.stderr)
         return 1
     finally:
         if own_session and spark is not None:

@@ -130,8 +130,9 @@ def check_runtime(spark: SparkSession, pin: DeltaPin) -> None:
         )
 
 
-def spark_settings(cfg: Config) -> dict[str, str]:
-    """All Spark properties the config asks for, as strings."""
+def spark_settings(cfg: Config, verbose: bool = False) -> dict[str, str]:
+    """All Spark properties the config asks for, as strings. ``verbose``: the JVM's errors keep
+    their stack traces on the console."""
     spark_cfg = cfg["spark"]
     settings = {
         "spark.app.name": spark_cfg["app_name"],
@@ -148,7 +149,7 @@ def spark_settings(cfg: Config) -> dict[str, str]:
         # Progress goes to the structured log (stage, rows, elapsed); console bars would garble it.
         "spark.ui.showConsoleProgress": "false",
     }
-    log4j = default_conf_dir() / "log4j2.properties"
+    log4j = default_conf_dir() / ("log4j2-verbose.properties" if verbose else "log4j2.properties")
     if log4j.exists():
         # Spark's console logging from the JVM's first line on (setLogLevel only acts later).
         settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
@@ -156,10 +157,10 @@ def spark_settings(cfg: Config) -> dict[str, str]:
     return settings
 
 
-def build_session(cfg: Config) -> SparkSession:
+def build_session(cfg: Config, verbose: bool = False) -> SparkSession:
     """Build (or return the running) SparkSession with Delta enabled, its versions checked."""
     pin = DeltaPin.installed()
-    settings = spark_settings(cfg)
+    settings = spark_settings(cfg, verbose)
     builder = SparkSession.builder
     if not launched_by_spark_submit():
         master = cfg["spark"]["master"]

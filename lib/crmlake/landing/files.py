@@ -4,9 +4,14 @@ the ones that cannot be read.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import hashlib
+import io
+import logging
 import re
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -16,6 +21,7 @@ from crmlake.catalog import tables
 from crmlake.contracts.entities import Entity
 from crmlake.contracts.rules import CORRUPT
 from crmlake.core.errors import UnreadableFileError
+from crmlake.core.log import log
 
 # landing/<entity>/date=YYYY-MM-DD/<file>: how bronze names a file, wherever the root is mounted.
 LANDING_FILE_PATTERN = r"(landing/[^/]+/date=[^/]+/[^/]+)$"
@@ -31,6 +37,7 @@ class LandingFile:
     day: dt.date  # the file (arrival) date of its folder
     size: int
     modified_ms: int
+    content_sha256: str | None = None  # filled where bronze decides whether the file is new
 
 
 def relative_landing_path(path: Column | str) -> Column:
@@ -70,9 +77,10 @@ def landed_dates(spark: SparkSession, root: str, entities: list[str]) -> list[dt
     return sorted(days)
 
 
-def read_landing(spark: SparkSession, entity: Entity, paths: list[str]) -> DataFrame:
+def read_landing(spark: SparkSession, entity: Entity, paths: list[str], multi_line: bool = False) -> DataFrame:
     """The files as the bronze layer keeps them: contract columns as strings, ``_corrupt_record``
-    for lines that do not parse, and the file's own metadata."""
+    for lines that do not parse, and the file's own metadata. ``multi_line`` (CSV): a quoted
+    field may span lines."""
     if entity.fmt == "parquet":
         # Each file with its own footer schema: a column whose type drifted is cast to string
         # and checked row by row; a column the file lacks is null (and caught as missing).
@@ -102,7 +110,16 @@ def read_landing(spark: SparkSession, entity: Entity, paths: list[str]) -> DataF
             .option("encoding", "UTF-8")
         )
         if entity.fmt == "csv":
-            df = reader.option("header", True).option("enforceSchema", False).csv(paths)
+            # RFC 4180 quotes a quote by doubling it (""). Records are read line by line (a file
+            # splits across tasks, and a stray quote spoils one line, not the rest of the file);
+            # multi_line reads quoted line breaks as part of their record, each file whole.
+            df = (
+                reader.option("header", True)
+                .option("enforceSchema", False)
+                .option("multiLine", multi_line)
+                .option("escape", '"')
+                .csv(paths)
+            )
         else:
             df = reader.json(paths)
     return df.select(
@@ -148,3 +165,95 @@ def unreadable_file_error(
     return UnreadableFileError(
         f"cannot read {entity.name} landing file(s) as {entity.fmt}: {detail}. Nothing of this run was written."
     )
+
+
+def _first_line(spark: SparkSession, path: str) -> str | None:
+    """The first line of a file (UTF-8, without a byte order mark), None for an empty file."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(hadoop_path), "UTF-8"))
+    try:
+        line = reader.readLine()
+    finally:
+        reader.close()
+    return None if line is None else line.lstrip("\ufeff")
+
+
+def _ends(spark: SparkSession, landing_file: LandingFile, length: int) -> tuple[bytes, bytes]:
+    """The first and last ``length`` bytes of a file."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(landing_file.path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.open(hadoop_path)
+    try:
+        head = bytes(stream.read() for _ in range(length))
+        stream.seek(landing_file.size - length)
+        tail = bytes(stream.read() for _ in range(length))
+    finally:
+        stream.close()
+    return head, tail
+
+
+def header_problem(header: str, entity: Entity) -> str | None:
+    """What is wrong with a CSV header against the entity's contract (as Spark compares them:
+    by position, names case-insensitively), or None."""
+    found = [c.strip() for c in next(csv.reader(io.StringIO(header)), [])]
+    expected = list(entity.landing_columns)
+    if [c.lower() for c in found] == [c.lower() for c in expected]:
+        return None
+    lowered = {c.lower() for c in found}
+    extra = [c for c in found if c.lower() not in {e.lower() for e in expected}]
+    missing = [c for c in expected if c.lower() not in lowered]
+    parts = []
+    if extra:
+        parts.append(f"columns not in the contract {extra}")
+    if missing:
+        parts.append(f"missing {missing}")
+    if not parts:
+        parts.append(f"columns in another order: {found}")
+    return f"the header does not match the {entity.name} contract: {'; '.join(parts)}"
+
+
+def inspect_files(spark: SparkSession, entity: Entity, files: list[LandingFile]) -> list[LandingFile]:
+    """Checks what can be checked of each file before anything is written: a CSV header against
+    the contract, a Parquet file's magic bytes. Raises :class:`UnreadableFileError` naming every
+    file that fails. Returns the files with content to read: an empty (0-byte) file is taken
+    with a warning and holds no rows."""
+    problems, readable = [], []
+    for f in files:
+        if f.size == 0:
+            log("empty landing file (0 bytes): taken, no rows", logging.WARNING, entity=entity.name, file=f.relative)
+            continue
+        if entity.fmt == "csv":
+            problem = header_problem(_first_line(spark, f.path) or "", entity)
+        elif entity.fmt == "parquet":
+            magic = b"PAR1"
+            ok = f.size >= 12 and _ends(spark, f, len(magic)) == (magic, magic)
+            problem = None if ok else "not a Parquet file (its first and last bytes are not PAR1)"
+        else:
+            problem = None
+        if problem:
+            problems.append(f"{f.relative}: {problem}")
+        readable.append(f)
+    if problems:
+        raise UnreadableFileError(
+            f"cannot take {entity.name} landing file(s): {'; '.join(problems)}. Nothing of this run was written."
+        )
+    return readable
+
+
+def content_sha256(spark: SparkSession, landing_file: LandingFile) -> str | None:
+    """The SHA-256 of a file's bytes where it is on a local or mounted folder; elsewhere the file
+    system's own checksum (HDFS, some object stores) or None."""
+    parsed = urlparse(landing_file.path)
+    if parsed.scheme in ("", "file"):
+        digest = hashlib.sha256()
+        with open(parsed.path if parsed.scheme else landing_file.path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(landing_file.path)
+    checksum = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).getFileChecksum(hadoop_path)
+    return None if checksum is None else f"{checksum.getAlgorithmName()}:{checksum.toString()}"

@@ -5,6 +5,8 @@ the quarantine rows and the silver rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -36,6 +38,7 @@ def classify(
     msisdn_e164: Column | None,
     hmac_key: bytes | None,
     known_subscribers_df: DataFrame | None,
+    redelivered_files: Sequence[str] = (),
 ) -> DataFrame:
     """Every bronze row with ``_status`` ∈ {accepted, quarantined, duplicate}, the rule it broke,
     typed contract columns (under their own names), ``subscriber_key``, ``event_date`` and
@@ -43,6 +46,9 @@ def classify(
 
     ``known_subscribers_df`` (one column, ``subscriber_key``, unique) drives the referential
     check; pass None for entities that are not checked.
+
+    ``redelivered_files`` were taken more than once with different content: a rejected row that
+    a later delivery of the same file repeats is a duplicate, so the quarantine holds it once.
     """
     df = with_typed_columns(bronze_df, entity)
     if entity.has_msisdn:
@@ -53,6 +59,9 @@ def classify(
         df = df.join(known, on="subscriber_key", how="left")
         is_unknown = F.col("_is_known").isNull() & F.col("subscriber_key").isNotNull()
     df = with_reject_reason(df, entity, params, is_unknown)
+    # What arrived, taken before the typed values replace the strings: a value that failed its
+    # type must show in the quarantine as it was sent, not as the null it became.
+    df = df.withColumn("_raw", F.when(F.col("reject_rule").isNotNull(), raw_content(entity)))
     df = df.withColumns({f.name: F.col(f"{f.name}__typed") for f in entity.silver.fields})
     df = df.withColumn("event_date", F.to_date(F.col(entity.event_time)))
     content = [c for c in business_columns(entity) if not (entity.is_snapshot and c == entity.event_time)]
@@ -67,19 +76,31 @@ def classify(
         F.col("_source_file").desc(),
         F.col("_row_hash").desc(),
     )
+    repeated = F.lit(False)
+    if redelivered_files:
+        delivery = F.struct("_ingested_at", "_batch_id")
+        latest = (
+            df.where(F.col("reject_rule").isNotNull() & F.col("_source_file").isin(*redelivered_files))
+            .groupBy("_source_file", "_raw")
+            .agg(F.max(delivery).alias("_latest_delivery"))
+        )
+        df = df.join(latest, on=["_source_file", "_raw"], how="left")
+        repeated = F.coalesce(delivery < F.col("_latest_delivery"), F.lit(False))
     return (
         df.withColumn("_rank", F.row_number().over(newest_first))
         .withColumn(
             "_status",
-            F.when(F.col("reject_rule").isNotNull(), F.lit("quarantined"))
+            F.when(F.col("reject_rule").isNotNull() & repeated, F.lit("duplicate"))
+            .when(F.col("reject_rule").isNotNull(), F.lit("quarantined"))
             .when(F.col("_rank") == 1, F.lit("accepted"))
             .otherwise(F.lit("duplicate")),
         )
-        .drop("_rank", *[c for c in df.columns if c.endswith("__typed")], "_is_known")
+        .drop("_rank", *[c for c in df.columns if c.endswith("__typed")], "_is_known", "_latest_delivery")
     )
 
 
 def quarantine_rows(classified_df: DataFrame, entity: Entity, run_id: str) -> DataFrame:
+    """The rejected rows: the rule and column, and ``raw``, the row as it arrived."""
     return classified_df.where(F.col("_status") == "quarantined").select(
         F.lit(entity.name).alias("entity"),
         "_file_date",
@@ -88,7 +109,7 @@ def quarantine_rows(classified_df: DataFrame, entity: Entity, run_id: str) -> Da
         "_ingested_at",
         F.col("reject_rule").alias("rule"),
         F.col("reject_column").alias("column"),
-        raw_content(entity).alias("raw"),
+        F.col("_raw").alias("raw"),
         F.lit(run_id).alias("run_id"),
     )
 

@@ -90,8 +90,9 @@ def key_file_path(identity: IdentityConfig, root: str) -> Path:
 def load_hmac_key(identity: IdentityConfig, root: str) -> bytes:
     """The pseudonymization key: from the environment, else the key file.
 
-    Only the embedded demo (``identity.generate_local_key: true``) creates a key when none
-    exists; everywhere else a missing key stops the run with a message saying how to provide it.
+    A missing key stops the run with a message saying how to provide it: only the embedded
+    demo's ``crmlake generate`` creates one (:func:`create_demo_key`), since a new key under data
+    hashed with another would quietly split every subscriber in two.
     """
     from_env = os.environ.get(identity.key_env)
     if from_env:
@@ -102,16 +103,24 @@ def load_hmac_key(identity: IdentityConfig, root: str) -> bytes:
         if not key:
             raise MissingSecretError(f"HMAC key file {path} is empty")
         return key
-    if identity.generate_local_key:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
-        path.chmod(0o600)
-        log("generated a local HMAC key for the embedded demo", logging.WARNING, key_file=str(path))
-        return path.read_bytes().strip()
     raise MissingSecretError(
         f"no pseudonymization key: set the environment variable {identity.key_env} or write "
         f"the key to {path} (identity.key_file); crmlake never keeps it in code or config"
     )
+
+
+def create_demo_key(identity: IdentityConfig, root: str) -> None:
+    """For the embedded demo's synthetic operator (``identity.generate_local_key: true``): a
+    local key file beside the data it generates, unless a key is already given."""
+    if not identity.generate_local_key or os.environ.get(identity.key_env):
+        return
+    path = key_file_path(identity, root)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+    path.chmod(0o600)
+    log("generated a local HMAC key for the embedded demo", logging.WARNING, key_file=str(path))
 
 
 def keys_of_listed_numbers(numbers_df: DataFrame, identity: IdentityConfig, hmac_key: bytes, source: str) -> DataFrame:

@@ -1,8 +1,8 @@
 """Ingest: landing → bronze → silver, one file date at a time.
 
-* Landing → bronze appends every file not ingested before (same path, size and modification
-  time), as it arrived (all columns as strings, malformed lines kept whole), with the file
-  name, batch id and ingest time. ``bronze.ingested_files`` remembers what was taken.
+* Landing → bronze appends every file not taken before (same path and content), as it
+  arrived (all columns as strings, malformed lines kept whole), with the file name, batch id
+  and ingest time. ``bronze.ingested_files`` remembers what was taken.
 * Bronze → silver re-derives the date's contribution from bronze: types, the entity's
   contract (:mod:`crmlake.contracts`), E.164 + HMAC pseudonymization, the referential check,
   de-duplication by key (latest arrival wins, ties broken deterministically). Accepted rows
@@ -10,13 +10,18 @@
   the date's slice of ``silver.quarantine``. Subscribers become a history (valid_from /
   valid_to); their raw numbers go only to the restricted ``silver.subscriber_contacts``.
 
-A run is all or nothing: the files are read in full before anything is written, and a failure
-after the first write restores every table to the version it had before the run.
+A run is all or nothing: every new file's header (CSV) or format (Parquet) is checked before
+anything is written, and a failure after the first write restores every table to the version
+it had before the run. Runs on one root take turns (:mod:`crmlake.catalog.lock`), so a restore
+puts back only the run's own commits. A file is taken once: a re-delivery with the same
+content changes nothing, and bronze is what was taken even when a run was killed before it
+registered its files (:func:`crmlake.bronze.land.register_orphans`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from dataclasses import dataclass, field
 
@@ -24,13 +29,20 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crmlake.bronze.land import INGESTED_FILES, bronze_name, land_to_bronze, new_landing_files
+from crmlake.bronze.land import (
+    INGESTED_FILES,
+    bronze_name,
+    land_to_bronze,
+    new_landing_files,
+    redelivered_files,
+    register_orphans,
+)
 from crmlake.catalog import tables
 from crmlake.contracts.entities import ENTITIES, Entity, silver_key
 from crmlake.contracts.rules import ContractParams
-from crmlake.core.errors import ConfigError, ReconciliationError
+from crmlake.core.errors import ConfigError, MissingInputError, ReconciliationError
 from crmlake.core.log import log, stage
-from crmlake.landing.files import LandingFile, list_landing_files
+from crmlake.landing.files import LandingFile, inspect_files, list_landing_files
 from crmlake.silver.classify import (
     QUARANTINE,
     classify,
@@ -38,6 +50,7 @@ from crmlake.silver.classify import (
     quarantine_rows,
     silver_name,
     silver_rows,
+    with_subscriber_key,
 )
 from crmlake.silver.subscribers import (
     SUBSCRIBER_CONTACTS,
@@ -90,12 +103,22 @@ class Ingestor:
     round of Spark jobs); each day's counts are kept apart and reconcile on their own.
     """
 
-    def __init__(self, spark: SparkSession, root: str, params: ContractParams, msisdn_e164: Column, hmac_key: bytes):
+    def __init__(
+        self,
+        spark: SparkSession,
+        root: str,
+        params: ContractParams,
+        msisdn_e164: Column,
+        hmac_key: bytes,
+        fail_on_day_without_files: bool = False,
+    ):
         self.spark = spark
         self.root = root
         self.params = params
         self.msisdn_e164 = msisdn_e164
         self.hmac_key = hmac_key
+        self.fail_on_day_without_files = fail_on_day_without_files
+        self.days_without_files: list[dt.date] = []
 
     def run(self, days: list[dt.date], entities: list[str], run_id: str) -> dict[str, EntityCounts]:
         written = tables_written_by_ingest(entities)
@@ -106,10 +129,20 @@ class Ingestor:
         try:
             # Which files are new is settled before the first write. A file that cannot be
             # parsed fails its entity's bronze write; everything written before is restored.
-            new_files = {}
+            new_files, listed_days = {}, set()
             for name in entities:
                 listed = [f for day in days for f in list_landing_files(self.spark, self.root, name, day)]
+                listed_days |= {f.day for f in listed}
+                register_orphans(self.spark, self.root, ENTITIES[name], sorted({f.day for f in listed}))
                 new_files[name] = new_landing_files(self.spark, self.root, ENTITIES[name], listed)
+                # headers and file formats are checked before the first write
+                inspect_files(self.spark, ENTITIES[name], new_files[name])
+            self.days_without_files = [day for day in days if day not in listed_days]
+            if self.days_without_files:
+                message = f"no landing files for {', '.join(d.isoformat() for d in self.days_without_files)}"
+                if self.fail_on_day_without_files:
+                    raise MissingInputError(f"{message} (ingest.fail_on_day_without_files is on)")
+                log(message, logging.WARNING, entities=entities)
             for name in entities:
                 entity = ENTITIES[name]
                 with stage(f"ingest {name}", dates=f"{days[0]}..{days[-1]}") as info:
@@ -136,7 +169,6 @@ class Ingestor:
             land_to_bronze(self.spark, self.root, entity, files, batch_id, ingested_at)
         if not tables.exists(self.spark, self.root, bronze_name(entity)):
             return counts
-        bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
         known_df = None
         if entity.checks_subscriber:
             subscribers = silver_name(ENTITIES["subscribers"])
@@ -145,8 +177,22 @@ class Ingestor:
                 if tables.exists(self.spark, self.root, subscribers)
                 else self.spark.createDataFrame([], "subscriber_key string")
             )
+            # Days whose rows waited for a line the subscriber master shows by now are derived
+            # again: one run over a range, day-by-day runs and a day run again agree.
+            resolved = self._days_with_resolved_unknowns(entity, known_df, days)
+            if resolved:
+                log("rows of earlier days now match the subscriber master: derived again",
+                    entity=entity.name, days=[d.isoformat() for d in resolved])  # fmt: skip
+                days = sorted({*days, *resolved})
+        bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
         classified_df = classify(
-            bronze_df, entity, self.params, self.msisdn_e164 if entity.has_msisdn else None, self.hmac_key, known_df
+            bronze_df,
+            entity,
+            self.params,
+            self.msisdn_e164 if entity.has_msisdn else None,
+            self.hmac_key,
+            known_df,
+            redelivered_files(self.spark, self.root, entity, days),
         ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             for row in classified_df.groupBy("_file_date", "_status").count().collect():
@@ -167,6 +213,27 @@ class Ingestor:
         finally:
             classified_df.unpersist()
         return counts
+
+    def _days_with_resolved_unknowns(self, entity: Entity, known_df: DataFrame, days: list[dt.date]) -> list[dt.date]:
+        """File dates (up to ``max_lateness_days`` before the run's first day) whose quarantine
+        holds ``unknown_subscriber`` rows of lines the subscriber master now shows."""
+        if not tables.exists(self.spark, self.root, QUARANTINE):
+            return []
+        earliest = days[0] - dt.timedelta(days=self.params.max_lateness_days)
+        waiting = (
+            tables.read(self.spark, self.root, QUARANTINE)
+            .where((F.col("entity") == entity.name) & (F.col("rule") == "unknown_subscriber"))
+            .where((F.col("_file_date") >= F.lit(earliest)) & ~F.col("_file_date").isin(days))
+            .select("_file_date", F.get_json_object("raw", "$.msisdn").alias("msisdn"))
+        )
+        keyed = with_subscriber_key(waiting, self.msisdn_e164, self.hmac_key)
+        return sorted(
+            r["_file_date"]
+            for r in keyed.join(known_df, on="subscriber_key", how="left_semi")
+            .select("_file_date")
+            .distinct()
+            .collect()
+        )
 
     def _write_quarantine(self, entity: Entity, days: list[dt.date], classified_df: DataFrame, run_id: str) -> None:
         scope = tables.days_scope(QUARANTINE, days, entity=entity.name)

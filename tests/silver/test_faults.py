@@ -1,0 +1,259 @@
+"""Ingest under what a data team does to it: odd files, re-sent files, kills, two runs at once,
+the wrong folder. Each test is a fault that once lost, duplicated or hid data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from crmlake.catalog import tables
+from crmlake_jobs.ingest import main as ingest_main
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+from test_ingest import D1, D2, SUB_HEADER, USAGE_HEADER, base_landing, subscriber_line, usage_line, write
+
+
+def run_ingest(root: str, spark, *args: str) -> int:
+    return ingest_main(["--root", root, *args], spark=spark)
+
+
+def test_quarantine_keeps_the_value_that_failed_as_it_arrived(spark, cfg, hmac_key):
+    base_landing(cfg.root)
+    write(cfg.root, "usage", D1, "odd.csv", [USAGE_HEADER, usage_line("r40", "09121110001", "31/02/2026 25:61")])
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    row = (
+        tables.read(spark, cfg.root, "silver.quarantine")
+        .where(F.col("_source_file").endswith("odd.csv"))
+        .select("rule", "column", "raw")
+        .collect()
+    )
+    assert [(r["rule"], r["column"]) for r in row] == [("invalid_type", "event_time")]
+    raw = json.loads(row[0]["raw"])
+    assert raw["event_time"] == "31/02/2026 25:61" and raw["record_id"] == "r40" and raw["msisdn"] == "09121110001"
+    # every quarantined row shows what arrived
+    assert tables.read(spark, cfg.root, "silver.quarantine").where(F.col("raw").isNull()).isEmpty()
+
+
+def test_a_quoted_line_break_is_one_record_not_fragments(spark, cfg, hmac_key):
+    """RFC 4180: a quoted field may hold a line break; the record is still one record."""
+    line = subscriber_line("09121110009", D1, first='"Ali\nReza"', last='"Rezaei, ""Jr"""')
+    write(cfg.root, "subscribers", D1, "subscribers.csv", [SUB_HEADER, subscriber_line("09121110001", D1), line])
+    write(cfg.root, "usage", D1, "u.csv", [USAGE_HEADER, usage_line("r1", "09121110009", "2026-01-05 08:00:00")])
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    assert tables.read(spark, cfg.root, "bronze.subscribers").count() == 2
+    assert (
+        not tables.exists(spark, cfg.root, "silver.quarantine")
+        or tables.read(spark, cfg.root, "silver.quarantine").isEmpty()
+    )
+    names = {
+        (r["first_name"], r["last_name"]) for r in tables.read(spark, cfg.root, "silver.subscriber_contacts").collect()
+    }
+    assert names == {("Ali", "Rezaei"), ("Ali\nReza", 'Rezaei, "Jr"')}
+    assert tables.read(spark, cfg.root, "silver.usage").count() == 1
+
+
+INGEST_TABLES = [
+    "bronze.subscribers",
+    "bronze.usage",
+    "bronze.ingested_files",
+    "silver.subscribers",
+    "silver.subscriber_contacts",
+    "silver.usage",
+    "silver.quarantine",
+]
+
+
+def test_a_drifted_header_is_refused_before_the_first_write(spark, cfg, hmac_key, capsys):
+    base_landing(cfg.root)
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    versions = tables.versions(spark, cfg.root, INGEST_TABLES)
+    write(cfg.root, "subscribers", D2, "s.csv", [SUB_HEADER, subscriber_line("09121110001", D2, tariff="X")])
+    drifted = usage_line("r50", "09121110001", "2026-01-06 07:00:00") + ",5G,roaming"
+    write(cfg.root, "usage", D2, "u.csv", [USAGE_HEADER + ",rat_detail,zone", drifted])
+    assert run_ingest(cfg.root, spark, "--date", D2) == 4
+    err = capsys.readouterr().err
+    assert "landing/usage/date=2026-01-06/u.csv" in err and "['rat_detail', 'zone']" in err
+    assert tables.versions(spark, cfg.root, INGEST_TABLES) == versions  # no write, so no restore either
+
+
+def test_a_parquet_file_that_is_not_parquet_is_refused_before_the_first_write(spark, cfg, hmac_key, capsys):
+    base_landing(cfg.root)
+    folder = Path(cfg.root) / "landing" / "network_cells" / f"date={D1}"
+    folder.mkdir(parents=True)
+    (folder / "cells.parquet").write_text("cell_id,date\nTEH-001,2026-01-05\n")
+    assert run_ingest(cfg.root, spark, "--date", D1) == 4
+    assert "landing/network_cells/date=2026-01-05/cells.parquet: not a Parquet file" in capsys.readouterr().err
+    assert all(v is None for v in tables.versions(spark, cfg.root, INGEST_TABLES).values())
+
+
+def test_a_root_that_does_not_exist_is_an_error_and_stays_absent(spark, tmp_path, hmac_key, capsys):
+    missing = tmp_path / "no-such-lake"
+    assert run_ingest(str(missing), spark, "--date", D1) == 2
+    assert "the root" in capsys.readouterr().err and not missing.exists()
+
+
+def test_ingest_never_makes_a_key(spark, cfg, monkeypatch, capsys):
+    monkeypatch.delenv("CRMLAKE_HMAC_KEY", raising=False)
+    base_landing(cfg.root)
+    assert run_ingest(cfg.root, spark, "--date", D1) == 3  # the local config would let generate make one
+    assert "CRMLAKE_HMAC_KEY" in capsys.readouterr().err
+    assert not (Path(cfg.root) / ".secrets").exists()
+
+
+def test_a_day_without_files_is_reported_and_can_fail_the_run(spark, cfg, hmac_key, tmp_path):
+    base_landing(cfg.root)
+    assert run_ingest(cfg.root, spark, "--from", D1, "--to", D2) == 0
+    last = tables.read(spark, cfg.root, "gold.run_log").orderBy(F.col("started_at").desc()).first()
+    assert last["status"] == "succeeded" and last["message"] == f"no landing files for {D2}"
+    assert json.loads(last["details"])["days_without_files"] == [D2]
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("ingest:\n  fail_on_day_without_files: true\n")
+    assert run_ingest(cfg.root, spark, "--conf", str(strict), "--date", D2) == 4
+    last = tables.read(spark, cfg.root, "gold.run_log").orderBy(F.col("started_at").desc()).first()
+    assert last["status"] == "failed" and D2 in last["message"]
+
+
+def test_empty_and_header_only_files_are_taken_with_a_warning(spark, cfg, hmac_key, capsys):
+    base_landing(cfg.root)
+    write(cfg.root, "usage", D1, "header_only.csv", [USAGE_HEADER])
+    (Path(cfg.root) / "landing" / "usage" / f"date={D1}" / "empty.csv").write_bytes(b"")
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    err = capsys.readouterr().err
+    assert "empty.csv" in err and "header_only.csv" in err
+    taken = {
+        r["_source_file"].rsplit("/", 1)[1]: r["rows"]
+        for r in tables.read(spark, cfg.root, "bronze.ingested_files").where("entity = 'usage'").collect()
+    }
+    assert taken == {"usage_1.csv": 14, "header_only.csv": 0, "empty.csv": 0}
+    # taken means taken: the next run finds nothing new
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    assert tables.read(spark, cfg.root, "bronze.ingested_files").count() == 4
+
+
+@pytest.mark.slow  # several roots and runs / a second JVM, killed
+def test_the_outcome_does_not_depend_on_how_days_are_grouped_into_runs(spark, tmp_path, hmac_key):
+    """A line the subscriber master shows only from D2 calls on D1 and D2. Over both days at
+    once, day by day, or day by day with D1 run again afterwards, the tables end the same: D1's
+    call waits in the quarantine as unknown_subscriber until D2's extract names the line, and
+    the run that brings the extract derives D1 again."""
+    roots = {}
+    plans = {
+        "range": [["--from", D1, "--to", D2]],
+        "daily": [["--date", D1], ["--date", D2]],
+        "daily, D1 again": [["--date", D1], ["--date", D2], ["--date", D1]],
+    }
+    for mode, runs in plans.items():
+        root = str(tmp_path / mode.replace(", ", "-").replace(" ", "_"))
+        base_landing(root)
+        joiner = "09124440004"
+        write(root, "subscribers", D2, "s.csv", [SUB_HEADER, subscriber_line(joiner, D2)])
+        write(root, "usage", D1, "j1.csv", [USAGE_HEADER, usage_line("r60", joiner, "2026-01-05 12:00:00")])
+        write(root, "usage", D2, "j2.csv", [USAGE_HEADER, usage_line("r61", joiner, "2026-01-06 12:00:00")])
+        for args in runs:
+            assert run_ingest(root, spark, *args) == 0
+        roots[mode] = root
+    quarantine = tables.read(spark, roots["daily"], "silver.quarantine")
+    assert quarantine.where(F.col("_source_file").contains("/j")).isEmpty()
+    assert tables.read(spark, roots["daily"], "silver.usage").where("record_id IN ('r60', 'r61')").count() == 2
+    first_day = tables.read(spark, roots["daily"], "gold.run_log").orderBy("started_at").first()
+    assert (
+        json.loads(first_day["details"])["usage"]["by_file_date"][D1]["quarantined"] == 11
+    )  # 10 as in base_landing, and r60 waited
+    drop = ["_batch_id", "_ingested_at", "run_id"]
+    for name in ("silver.usage", "silver.subscribers", "silver.quarantine", "silver.subscriber_contacts"):
+        for mode in ("daily", "daily, D1 again"):
+            assertDataFrameEqual(
+                tables.read(spark, roots[mode], name).drop(*drop), tables.read(spark, roots["range"], name).drop(*drop)
+            )
+
+
+def test_a_redelivered_file_with_the_same_content_changes_nothing(spark, cfg, hmac_key):
+    base_landing(cfg.root)
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    versions = tables.versions(spark, cfg.root, INGEST_TABLES)
+    usage_file = Path(cfg.root) / "landing" / "usage" / f"date={D1}" / "usage_1.csv"
+    os.utime(usage_file, (time.time() + 60, time.time() + 60))  # re-sent: same bytes, new time
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    assert tables.versions(spark, cfg.root, INGEST_TABLES) == versions
+
+
+def test_a_redelivered_file_with_new_content_is_a_new_delivery_without_duplicates(spark, cfg, hmac_key):
+    base_landing(cfg.root)
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    quarantine_before = (
+        tables.read(spark, cfg.root, "silver.quarantine").drop("_batch_id", "_ingested_at", "run_id").localCheckpoint()
+    )
+    accepted_before = {r["record_id"] for r in tables.read(spark, cfg.root, "silver.usage").collect()}
+    usage_file = Path(cfg.root) / "landing" / "usage" / f"date={D1}" / "usage_1.csv"
+    lines = usage_file.read_text(encoding="utf-8").splitlines()
+    corrected = [line.replace(",600,0,5000000,0,", ",700,0,5000000,0,") for line in lines]  # r2 lasted longer
+    corrected.append(usage_line("r13", "09121110001", "2026-01-05 11:00:00"))
+    usage_file.write_text("\n".join(corrected) + "\n", encoding="utf-8")
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    assert tables.read(spark, cfg.root, "bronze.usage").count() == 2 * (len(lines) - 1) + 1  # both deliveries
+    usage = {r["record_id"]: r["duration_s"] for r in tables.read(spark, cfg.root, "silver.usage").collect()}
+    assert usage["r2"] == 700 and usage["r13"] == 60 and set(usage) == accepted_before | {"r13"}
+    # every rejected line of the file is in the quarantine once, from the newest delivery
+    quarantine = tables.read(spark, cfg.root, "silver.quarantine")
+    assertDataFrameEqual(quarantine.drop("_batch_id", "_ingested_at", "run_id"), quarantine_before)
+    assert quarantine.select("_batch_id").distinct().count() == 1  # the newest delivery's
+    last = tables.read(spark, cfg.root, "gold.run_log").orderBy(F.col("started_at").desc()).first()
+    counts = json.loads(last["details"])["usage"]
+    assert counts["read"] == 2 * (len(lines) - 1) + 1
+    assert counts["read"] == counts["accepted"] + counts["quarantined"] + counts["duplicates"]
+
+
+@pytest.mark.slow  # several roots and runs / a second JVM, killed
+def test_a_run_killed_between_its_bronze_commit_and_its_registry_takes_nothing_twice(spark, cfg, hmac_key, tmp_path):
+    """SIGKILL at the worst moment: bronze.subscribers committed, its file not registered, the
+    lock left behind by a process that is gone. The next run registers what bronze holds, takes
+    the lock over and leaves what one clean run leaves."""
+    base_landing(cfg.root)
+    env = {**os.environ, "CRMLAKE_FAILPOINT": "ingest.between_bronze_and_registry"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "crmlake.core.cli", "ingest", "--root", cfg.root, "--date", D1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert tables.read(spark, cfg.root, "bronze.subscribers").count() == 3
+    assert not tables.exists(spark, cfg.root, "bronze.ingested_files")
+    assert (Path(cfg.root) / "_locks" / "silver.lock").exists()
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    clean = str(tmp_path / "clean")
+    base_landing(clean)
+    assert run_ingest(clean, spark, "--date", D1) == 0
+    drop = ["_batch_id", "_ingested_at", "run_id"]
+    for name in INGEST_TABLES:
+        assertDataFrameEqual(
+            tables.read(spark, cfg.root, name).drop(*drop, "_file_modified_ms", "_file_modified_at"),
+            tables.read(spark, clean, name).drop(*drop, "_file_modified_ms", "_file_modified_at"),
+        )
+
+
+def test_two_runs_at_once_take_turns_and_the_second_names_the_first(spark, cfg, hmac_key, capsys):
+    base_landing(cfg.root)
+    lock = Path(cfg.root) / "_locks" / "silver.lock"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(run_ingest, cfg.root, spark, "--date", D1)
+        deadline = time.time() + 120
+        while not (lock.exists() and lock.read_text().endswith("}")) and time.time() < deadline:
+            time.sleep(0.05)
+        holder = json.loads(lock.read_text())
+        assert run_ingest(cfg.root, spark, "--date", D1) == 8
+        assert first.result() == 0
+    err = capsys.readouterr().err
+    assert f"held by ingest run {holder['run_id']}" in err and "RootLockedError" in err
+    runs = tables.read(spark, cfg.root, "gold.run_log").select("run_id", "status").collect()
+    assert sorted(r["status"] for r in runs) == ["failed", "succeeded"]
+    assert not lock.exists()  # given back at the end
+    assert tables.read(spark, cfg.root, "bronze.usage").count() == 14  # taken once
