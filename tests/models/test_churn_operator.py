@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import mlflow
 import pytest
@@ -18,6 +19,7 @@ from crmlake_jobs.score_churn import main as score_main
 from crmlake_jobs.train_churn import main as train_main
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 pytestmark = pytest.mark.slow  # generates, ingests, trains and scores an operator
@@ -154,3 +156,53 @@ def test_monitoring_compares_with_the_training_snapshot_and_realized_churn(spark
         .count()
     )
     assert realized.agg(F.sum("subscribers")).first()[0] == labelled
+
+
+def test_no_table_open_to_analysts_holds_a_number_or_a_name_from_the_landing_files(spark, operator):
+    """The catalog's restricted tables (bronze with numbers, the quarantine, the contacts) are
+    the only ones that may hold what identifies a person as it arrived. Every other table of a
+    whole run (silver, features, labels, scores, metrics, run log) is scanned, every string
+    column, for the landing files' numbers in any format and their first and last names."""
+    from crmlake.catalog.registry import TABLES, PersonalData
+    from crmlake.contracts.entities import ENTITIES
+    from crmlake.landing.files import read_landing
+
+    root = operator["root"]
+    landed = read_landing(spark, ENTITIES["subscribers"], [f"{root}/landing/subscribers/*/*"]).select(
+        "msisdn", "first_name", "last_name"
+    )
+    digits = {re.sub(r"\D", "", r["msisdn"] or "") for r in landed.select("msisdn").distinct().collect()}
+    numbers = sorted({d[-10:] for d in digits if len(d) >= 10})  # the national number, 9XXXXXXXXX
+    names = sorted(
+        {v for r in landed.select("first_name", "last_name").distinct().collect() for v in r if v and len(v) >= 3}
+    )
+    assert len(numbers) > 400 and len(names) > 50
+    # separators between digits dropped ("0912 111 0003", "+98-912-…"), then a whole digit run
+    # that is a landing number with or without its country or trunk prefix
+    phone = f"(^|[^0-9])(\\+?98|0098|0)?({'|'.join(numbers)})([^0-9]|$)"
+    name_pattern = f"(?U)\\b({'|'.join(re.escape(n) for n in names)})\\b"
+
+    def scan(name: str) -> dict[str, list]:
+        df = tables.read(spark, root, name)
+        hits = {}
+        for c in [f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType)]:
+            joined = F.regexp_replace(F.col(c), "(?<=[0-9])[ ().-]+(?=[0-9])", "")
+            found = df.where(joined.rlike(phone) | F.col(c).rlike(name_pattern)).select(c).limit(3).collect()
+            if found:
+                hits[f"{name}.{c}"] = [h[0] for h in found]
+        return hits
+
+    scanned, found = [], {}
+    for spec in TABLES.values():
+        if spec.personal_data == PersonalData.RESTRICTED or not tables.exists(spark, root, spec.name):
+            continue
+        scanned.append(spec.name)
+        found.update(scan(spec.name))
+    assert {"silver.usage", "silver.subscribers", "silver.care_interactions", "gold.features", "gold.run_log"} <= set(
+        scanned
+    )
+    assert found == {}
+    # the scan does find what is there: the restricted contacts table holds every number and name
+    assert set(scan("silver.subscriber_contacts")) == {
+        f"silver.subscriber_contacts.{c}" for c in ("msisdn", "first_name", "last_name")
+    }
