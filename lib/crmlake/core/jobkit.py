@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 
 from crmlake.catalog import tables
-from crmlake.catalog.lock import root_lock
 from crmlake.catalog.runlog import RunRecord, append_run
 from crmlake.core.config import Config, load_config
 from crmlake.core.errors import ConfigError, CrmlakeError
+from crmlake.core.lock import root_lock
 from crmlake.core.log import log, setup_logging
 from crmlake.core.session import build_session
 
@@ -116,7 +116,7 @@ def run_recorded(
     happens: ``succeeded`` when the body returns, ``failed`` with the error's first line when it
     raises (the error then goes on to its exit code). The body fills in dates, counts and
     ``tables_written``; it never writes the record itself, so no job can forget the failure row.
-    With ``lock``, the body runs holding the root's lock of that name (:mod:`crmlake.catalog.lock`)."""
+    With ``lock``, the body runs holding the root's lock of that name (:mod:`crmlake.core.lock`)."""
     record = RunRecord(job, None)
     try:
         if lock:

@@ -12,7 +12,7 @@
 
 A run is all or nothing: every new file's header (CSV) or format (Parquet) is checked before
 anything is written, and a failure after the first write restores every table to the version
-it had before the run. Runs on one root take turns (:mod:`crmlake.catalog.lock`), so a restore
+it had before the run. Runs on one root take turns (:mod:`crmlake.core.lock`), so a restore
 puts back only the run's own commits. A file is taken once: a re-delivery with the same
 content changes nothing, and bronze is what was taken even when a run was killed before it
 registered its files (:func:`crmlake.bronze.land.register_orphans`).
