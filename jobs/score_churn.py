@@ -15,7 +15,7 @@ import sys
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
 from crmlake.core.jobkit import job_parser, optional_date, run_job
-from crmlake.models.churn_run import CHURN_SCORES, MODEL_MONITORING, score_churn
+from crmlake.models.churn_run import CHURN_SCORES, MODEL_MONITORING, brings_own_table, score_churn
 from pyspark.sql import SparkSession
 
 JOB = "score-churn"
@@ -40,7 +40,8 @@ def score(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: Ru
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
-    return run_job(JOB, argv, job_parser(JOB, DESCRIPTION), score, spark=spark)
+    # on the team's own table (churn.dataset) the lake may be new: its root is made for the outputs
+    return run_job(JOB, argv, job_parser(JOB, DESCRIPTION), score, spark=spark, creates_root=brings_own_table)
 
 
 if __name__ == "__main__":

@@ -189,5 +189,6 @@ def test_publish_pushes_each_lists_treatment_rows_and_a_rerun_adds_none(spark, p
     assertDataFrameEqual(_read(spark, postgres, table), treated)
     # without the user's variable the run stops before it reads a table (here: none to read)
     monkeypatch.delenv(USER_ENV)
+    (tmp_path / "empty").mkdir()
     assert run(spark, str(tmp_path / "empty"), conf, "--date", D) == 2
     assert f"publish.jdbc.user_env: environment variable {USER_ENV} is not set" in capsys.readouterr().err

@@ -172,14 +172,15 @@ def run_job(
     body: JobBody,
     spark: SparkSession | None = None,
     overrides: Callable[[argparse.Namespace], dict] | None = None,
-    creates_root: bool = False,
+    creates_root: bool | Callable[[Config], bool] = False,
     lock: str | None = None,
 ) -> int:
     """Parse, configure, build (or reuse) the session, run ``body`` recorded in ``gold.run_log``
     (:func:`run_recorded`), map errors to exit codes.
 
     A caller that passes ``spark`` (a test, a notebook) keeps its session; otherwise the job
-    builds one and stops it at the end. The root must exist unless the job ``creates_root``; a job
+    builds one and stops it at the end. The root must exist unless the job ``creates_root`` (for
+    this config, when it is a function of it); a job
     that rewrites tables another may be rewriting names the ``lock`` it holds while it runs.
     """
     args = parser.parse_args(argv)
@@ -189,7 +190,8 @@ def run_job(
         setup_logging(cfg["logging"]["level"], cfg["logging"]["format"])
         if own_session:
             spark = build_session(cfg, verbose=args.verbose)
-        if not creates_root and not tables.location_exists(spark, cfg.root):
+        may_create = creates_root(cfg) if callable(creates_root) else creates_root
+        if not may_create and not tables.location_exists(spark, cfg.root):
             # before the run log is written there: a mistyped --root must not become a new lake
             raise ConfigError(
                 f"the root {cfg.root} does not exist: give --root the folder that holds landing/ and the "

@@ -73,6 +73,14 @@ from crmlake.models.contributions import contributions, top_drivers
 from crmlake.models.reasons import drivers_with_reasons
 
 TRAIN_JOB = "train-churn"
+
+
+def brings_own_table(cfg) -> bool:
+    """Whether the run trains or scores a team's own table (``churn.dataset``) rather than the
+    operator's gold tables: its lake may be new."""
+    return cfg.settings.churn.dataset is not None
+
+
 SCORE_JOB = "score-churn"
 CHURN_SCORES = "gold.churn_scores"
 MODEL_METRICS = "gold.model_metrics"
