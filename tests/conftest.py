@@ -26,7 +26,8 @@ def base_cfg(tmp_path_factory):
             "root": str(root),
             "spark.master": "local[2]",
             "spark.shuffle_partitions": 2,
-            "spark.driver_memory": "2g",
+            # one JVM holds every module's caches and broadcasts for the whole run
+            "spark.driver_memory": "4g",
             "spark.delta_snapshot_partitions": 1,
             "logging.format": "text",
         },

@@ -90,6 +90,9 @@ def _write_list(spark, root: Path) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def operators(spark, base_cfg, tmp_path_factory):
+    # Late in the suite the one driver's heap holds what earlier modules cached; in the full
+    # suite a broadcast here once ran out of it. This module starts from an empty cache.
+    spark.catalog.clearCache()
     gen = copy.deepcopy(base_cfg["generate"])
     gen.update(SETTINGS)
     identity = base_cfg.settings.identity

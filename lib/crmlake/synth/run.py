@@ -300,6 +300,7 @@ def _generate(
         with_churn = traits.transform(with_base_churn, p, stable_mean(traits, "raw_hazard"))
         campaigns = spark.createDataFrame(campaign_plan(p), CAMPAIGN_SCHEMA)
         assignments = keep(with_generated_source(campaign_assignments_df(with_churn, campaigns, p)))
+        shared = [traits, assignments]  # the caches the writers below share
         if lists_df is None:
             subs = keep(with_final_churn(with_churn, assignments, p))
         else:
@@ -308,6 +309,7 @@ def _generate(
             days = lists_df.withColumn("contact_day", F.datediff("contact_date", F.lit(p.start)))
             listed = keep(list_assignments_df(before, days, p, identity, hmac_key))
             subs = keep(with_final_churn(with_churn, assignments, p, listed))
+            shared.append(listed)
             assignments = assignments.unionByName(listed)
         sub_days = keep(subscriber_days_df(subs, days_df, p))
         care_good = keep(care_df(sub_days, p, identity))
@@ -315,8 +317,7 @@ def _generate(
         # once, and Spark 4.2 deadlocked two queries building shared cached relations side by side
         # (each held one relation's builder while it waited for the other's). A built cache is read
         # without taking its builder's lock.
-        shared = [traits, assignments, *([] if lists_df is None else [listed]), subs, sub_days, care_good]
-        for df in shared:
+        for df in [*shared, subs, sub_days, care_good]:
             df.count()
 
     json_kinds = {"care_interactions": dict(key="interaction_id", time="started_at", enum=("channel", "pigeon"),
