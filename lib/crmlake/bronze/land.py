@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 from dataclasses import replace
 
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
@@ -18,7 +18,7 @@ from crmlake.contracts.entities import Entity
 from crmlake.contracts.rules import CORRUPT
 from crmlake.core.failpoints import failpoint
 from crmlake.core.log import log
-from crmlake.landing.files import LandingFile, content_sha256, read_landing, unreadable_file_error
+from crmlake.landing.files import LandingFile, content_sha256, file_size, read_landing, unreadable_file_error
 
 INGESTED_FILES = "bronze.ingested_files"
 
@@ -57,7 +57,7 @@ def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[
         landed = LandingFile(f"{root.rstrip('/')}/{r['_source_file']}", r["_source_file"], r["_file_date"],
                              r["_file_size"], modified_ms)  # fmt: skip
         # the content hash, where the file is still there as it was taken
-        unchanged = tables.location_exists(spark, landed.path) and _size(spark, landed.path) == landed.size
+        unchanged = file_size(spark, landed.path) == landed.size
         rows.append((entity.name, r["_source_file"], r["_file_size"], modified_ms, r["_file_date"], r["_batch_id"],
                      r["_ingested_at"], r["rows"], content_sha256(spark, landed) if unchanged else None))  # fmt: skip
     _register(spark, root, rows)
@@ -68,11 +68,6 @@ def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[
         files=sorted(r["_source_file"] for r in orphans),
     )
     return len(orphans)
-
-
-def _size(spark: SparkSession, location: str) -> int:
-    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)
-    return int(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).getFileStatus(path).getLen())
 
 
 def new_landing_files(spark: SparkSession, root: str, entity: Entity, files: list[LandingFile]) -> list[LandingFile]:
@@ -133,6 +128,11 @@ def _register(spark: SparkSession, root: str, rows: list[tuple]) -> None:
     tables.append(registry_df, root, INGESTED_FILES, merge_schema=True)
 
 
+def _with_batch(landing_df: DataFrame, batch_id: str, ingested_at: dt.datetime) -> DataFrame:
+    """Bronze's batch columns on rows read from landing."""
+    return landing_df.withColumns({"_batch_id": F.lit(batch_id), "_ingested_at": F.lit(ingested_at).cast("timestamp")})
+
+
 def land_to_bronze(
     spark: SparkSession,
     root: str,
@@ -148,9 +148,7 @@ def land_to_bronze(
     """
     with_content = [f for f in files if f.size > 0]  # an empty file is registered, holding no rows
     if with_content:
-        bronze_df = read_landing(spark, entity, [f.path for f in with_content]).withColumns(
-            {"_batch_id": F.lit(batch_id), "_ingested_at": F.lit(ingested_at).cast("timestamp")}
-        )
+        bronze_df = _with_batch(read_landing(spark, entity, [f.path for f in with_content]), batch_id, ingested_at)
         try:
             tables.append(bronze_df, root, bronze_name(entity))
         except Exception as exc:  # noqa: BLE001 - a reader failure becomes a named-file error
@@ -226,11 +224,9 @@ def _reread_split_records(
     for name in sorted(suspects):
         landing_file = by_name[name]
         as_lines = batch.where(F.col("_source_file") == name).where(F.col(CORRUPT).isNull()).count()
-        records = (
-            read_landing(spark, entity, [landing_file.path], multi_line=True)
-            .withColumns({"_batch_id": F.lit(batch_id), "_ingested_at": F.lit(ingested_at).cast("timestamp")})
-            .persist()
-        )
+        records = _with_batch(
+            read_landing(spark, entity, [landing_file.path], multi_line=True), batch_id, ingested_at
+        ).persist()
         try:
             if records.where(F.col(CORRUPT).isNull()).count() > as_lines:
                 scope = tables.where(_file_date=landing_file.day, _batch_id=batch_id, _source_file=name)

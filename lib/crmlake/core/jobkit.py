@@ -153,7 +153,7 @@ def describe_unexpected(exc: BaseException) -> str:
             cause = java
             while cause.getCause() is not None and cause.getCause() != cause:
                 cause = cause.getCause()
-            text = f"{java.toString()}" if cause.equals(java) else f"{java.toString()} (caused by {cause.toString()})"
+            text = java.toString() if cause.equals(java) else f"{java.toString()} (caused by {cause.toString()})"
         except Exception:  # noqa: BLE001 - the gateway may be gone; keep Python's text
             pass
     first_line = (text.splitlines() or [type(exc).__name__])[0]
