@@ -149,10 +149,16 @@ def spark_settings(cfg: Config, verbose: bool = False) -> dict[str, str]:
         # Progress goes to the structured log (stage, rows, elapsed); console bars would garble it.
         "spark.ui.showConsoleProgress": "false",
     }
+    # HotSpot leaves a method of more than 8,000 bytes of bytecode to the interpreter; the code
+    # Spark generates for a stage with many expressions (ingest's typing and contract rules) is
+    # that big, and ran about twice as slow interpreted.
+    java_options = ["-XX:-DontCompileHugeMethods"]
+    settings["spark.executor.extraJavaOptions"] = " ".join(java_options)
     log4j = default_conf_dir() / ("log4j2-verbose.properties" if verbose else "log4j2.properties")
     if log4j.exists():
         # Spark's console logging from the JVM's first line on (setLogLevel only acts later).
-        settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
+        java_options.append(f"-Dlog4j2.configurationFile={log4j.as_uri()}")
+    settings["spark.driver.extraJavaOptions"] = " ".join(java_options)
     settings.update({k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()})
     return settings
 
