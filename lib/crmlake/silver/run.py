@@ -59,6 +59,10 @@ from crmlake.silver.subscribers import (
     write_subscriber_history_batch,
 )
 
+# Subscriber keys up to this many are broadcast to the referential check (about 150 bytes each
+# in the broadcast relation); beyond it the check is a shuffled join.
+BROADCAST_KEYS_MAX = 5_000_000
+
 # A row from a later file date, or a later batch of the same date, replaces the one in silver.
 LATEST_ARRIVAL_WINS = (
     "s._file_date > t._file_date OR (s._file_date = t._file_date AND s._ingested_at >= t._ingested_at)"
@@ -119,6 +123,7 @@ class Ingestor:
         self.hmac_key = hmac_key
         self.fail_on_day_without_files = fail_on_day_without_files
         self.days_without_files: list[dt.date] = []
+        self._known_df: DataFrame | None = None
 
     def run(self, days: list[dt.date], entities: list[str], run_id: str) -> dict[str, EntityCounts]:
         written = tables_written_by_ingest(entities)
@@ -153,6 +158,8 @@ class Ingestor:
             if rolled:
                 log("run failed: tables restored to their versions before the run", tables=rolled)
             raise
+        finally:
+            self._forget_known_subscribers()
         return counts
 
     def _ingest_entity(
@@ -171,12 +178,7 @@ class Ingestor:
             return counts
         known_df = None
         if entity.checks_subscriber:
-            subscribers = silver_name(ENTITIES["subscribers"])
-            known_df = (
-                tables.read(self.spark, self.root, subscribers).select("subscriber_key").distinct()
-                if tables.exists(self.spark, self.root, subscribers)
-                else self.spark.createDataFrame([], "subscriber_key string")
-            )
+            known_df = self._known_subscribers()
             # Days whose rows waited for a line the subscriber master shows by now are derived
             # again: one run over a range, day-by-day runs and a day run again agree.
             resolved = self._days_with_resolved_unknowns(entity, known_df, days)
@@ -213,6 +215,24 @@ class Ingestor:
         finally:
             classified_df.unpersist()
         return counts
+
+    def _known_subscribers(self) -> DataFrame:
+        """The keys the subscriber master shows, read once a run after its subscribers are
+        written, and broadcast to the referential check when they fit: the events then meet
+        them where they are read instead of being shuffled across the cluster to a join."""
+        if self._known_df is None:
+            name = silver_name(ENTITIES["subscribers"])
+            if not tables.exists(self.spark, self.root, name):
+                return self.spark.createDataFrame([], "subscriber_key string")
+            known_df = tables.read(self.spark, self.root, name).select("subscriber_key").distinct().persist()
+            fits = known_df.count() <= BROADCAST_KEYS_MAX
+            self._known_df = F.broadcast(known_df) if fits else known_df
+        return self._known_df
+
+    def _forget_known_subscribers(self) -> None:
+        if self._known_df is not None:
+            self._known_df.unpersist()
+            self._known_df = None
 
     def _days_with_resolved_unknowns(self, entity: Entity, known_df: DataFrame, days: list[dt.date]) -> list[dt.date]:
         """File dates (up to ``max_lateness_days`` before the run's first day) whose quarantine
@@ -253,6 +273,7 @@ class Ingestor:
         if not event_dates:
             return 0, ()
         if entity.name == "subscribers":
+            self._forget_known_subscribers()
             # Extracts all newer than the history are added in one pass; otherwise (a late or
             # re-delivered extract) the history is built one extract at a time, in date order.
             latest_df = latest_per_key(rows_df, ["subscriber_key", "extract_date"])
