@@ -194,6 +194,12 @@ def _odd_quotes(text: Column) -> Column:
     return (F.length(text) - F.length(F.regexp_replace(text, '"', ""))) % 2 == 1
 
 
+# A quote that closes a field (at a line's start or after a character that is not a comma, and
+# followed by a comma or the line's end): what the last fragment of a record split by a quoted
+# line break holds, and a stray quote at a field's start (the usual malformed line) does not.
+CLOSING_QUOTE = '(^|[^,])"(,|$)'
+
+
 def _reread_split_records(
     spark: SparkSession,
     root: str,
@@ -212,12 +218,15 @@ def _reread_split_records(
         .where(F.col("_file_date").isin(list({f.day for f in files})))
         .where(F.col("_batch_id") == batch_id)
     )
+    # A split record leaves at least two fragments with an odd number of quotes, the last closing
+    # a field; a file of stray quotes only is not read again (a whole second, single-threaded
+    # parse of the file).
     suspects = [
         r["_source_file"]
         for r in batch.where(F.col(CORRUPT).isNotNull() & _odd_quotes(F.col(CORRUPT)))
         .groupBy("_source_file")
-        .count()
-        .where(F.col("count") >= 2)
+        .agg(F.count(F.lit(1)).alias("odd"), F.max(F.col(CORRUPT).rlike(CLOSING_QUOTE)).alias("closes"))
+        .where((F.col("odd") >= 2) & F.col("closes"))
         .collect()
     ]
     by_name = {f.relative: f for f in files}
