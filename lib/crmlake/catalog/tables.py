@@ -54,11 +54,22 @@ def read(spark: SparkSession, root: str, name: str, version: int | None = None) 
     return reader.load(table_path(root, name))
 
 
+# A commit in the Delta log: <20-digit version>.json
+COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+
+
 def version(spark: SparkSession, root: str, name: str) -> int | None:
-    """The table's latest version, or None when it does not exist."""
-    if not exists(spark, root, name):
+    """The table's latest version, or None when it does not exist: the newest commit file in its
+    log, listed through Hadoop's FileSystem (no Spark job; a run asks for every table it writes,
+    before and after)."""
+    jvm = spark.sparkContext._jvm
+    log_dir = jvm.org.apache.hadoop.fs.Path(f"{table_path(root, name)}/_delta_log")
+    fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(log_dir):
         return None
-    return DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["version"]
+    commits = [COMMIT_FILE.match(status.getPath().getName()) for status in fs.listStatus(log_dir)]
+    found = [int(match.group(1)) for match in commits if match]
+    return max(found) if found else None
 
 
 def versions(spark: SparkSession, root: str, names) -> dict[str, int | None]:
