@@ -1,7 +1,11 @@
-"""Benchmark generate + ingest at a chosen scale, with DuckDB loading the same usage CSV files
-side by side as the reference for ingest speed. Appends a result block to RESULTS.md.
+"""Benchmark generate + ingest at a chosen scale, with DuckDB side by side: DuckDB loading the
+same usage CSV files (how fast they can be read at all) and DuckDB SQL doing what ingest does to
+usage (``ingest_peer.py``), checked row for row against crmlake's silver and quarantine. Every
+command's memory is the sampled peak of its whole process tree (JVM included). Appends a result
+block to RESULTS.md.
 
 python scripts/bench/run.py --subscribers N --days K [--root DIR] [--keep]
+python scripts/bench/run.py --landing-from ROOT  # ingest files generated before (hard-linked)
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -20,18 +23,27 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from proctree import Measured, run_sampled  # noqa: E402
+
 RESULTS = HERE / "RESULTS.md"
 
 
-def run_measured(cmd: list[str], env: dict) -> tuple[float, float]:
-    """Run a command; return (seconds, peak RSS in GiB of its largest process)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.monotonic()
-    subprocess.run(cmd, check=True, env=env)
-    elapsed = time.monotonic() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest child so far; report it only if this run raised it.
-    return elapsed, max(peak_kib, before) / 1024 / 1024
+def run_logged(cmd: list[str], env: dict, log_path: Path) -> Measured:
+    """Run a crmlake command with its (JSON) log in ``log_path``, memory sampled."""
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        return run_sampled(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+
+
+def stage_seconds(log_path: Path) -> dict[str, float]:
+    """Elapsed seconds of every stage a JSON log reports as done."""
+    stages = {}
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("msg", "").endswith(": done") and "elapsed_s" in entry:
+                stages[entry["stage"]] = entry["elapsed_s"]
+    return stages
 
 
 def last_run(root: Path, job: str) -> dict:
@@ -59,14 +71,14 @@ def ingest_totals(root: Path) -> dict:
     }
 
 
-def duckdb_load(root: Path) -> tuple[float, int]:
+def duckdb_load(root: Path, threads: int) -> tuple[float, int]:
     """DuckDB reading every usage CSV file, casting the typed columns, into a DuckDB table."""
     import duckdb
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": threads})
     started = time.monotonic()
     pattern = str(root / "landing" / "usage" / "date=*" / "*.csv")
-    rows = con.execute(
+    con.execute(
         f"""
         CREATE TABLE usage AS
         SELECT record_id, msisdn, TRY_CAST(event_time AS TIMESTAMP) AS event_time, service_type, direction,
@@ -75,7 +87,7 @@ def duckdb_load(root: Path) -> tuple[float, int]:
                currency, destination_type, is_roaming, cell_id, radio_tech
         FROM read_csv('{pattern}', header = true, all_varchar = true, ignore_errors = true, null_padding = true)
         """
-    ).fetchall()
+    )
     elapsed = time.monotonic() - started
     rows = con.execute("SELECT count(*) FROM usage").fetchone()[0]
     return elapsed, rows
@@ -90,6 +102,12 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB RAM, {system}"
 
 
+def link_landing(source: Path, root: Path) -> None:
+    """A fresh root whose landing files are hard links to ``source``'s (ingest only reads them)."""
+    root.mkdir(parents=True)
+    subprocess.run(["cp", "-al", str(source / "landing"), str(root / "landing")], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=2000)
@@ -97,68 +115,94 @@ def main() -> None:
     parser.add_argument("--start", default="2026-01-01")
     parser.add_argument("--bad-rate", type=float, default=0.001)
     parser.add_argument("--root", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "crmlake-bench"))
+    parser.add_argument("--landing-from", help="ingest the landing files of this root (generated before)")
     parser.add_argument("--skip-ingest", action="store_true", help="measure generation only")
-    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("--no-peer", action="store_true", help="skip the DuckDB ingest peer and its check")
+    parser.add_argument("--keep", action="store_true", help="keep the bench root")
     parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--no-record", action="store_true", help="print the block, do not append it")
     args = parser.parse_args()
 
     root = Path(args.root)
     shutil.rmtree(root, ignore_errors=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, CRMLAKE_HMAC_KEY=os.environ.get("CRMLAKE_HMAC_KEY", "bench-key"))
     crmlake = [sys.executable, "-m", "crmlake"]
-    common = ["--root", str(root), "--log-format", "text"]
+    common = ["--root", str(root), "--log-format", "json"]
     memory_conf = root.parent / "crmlake-bench-conf.yaml"
     memory_conf.write_text(f"spark:\n  driver_memory: {args.driver_memory}\n", encoding="utf-8")
     common += ["--conf", str(memory_conf)]
+    threads = os.cpu_count() or 1
+    settings = f"Spark local[*], driver {args.driver_memory}; DuckDB {threads} threads"
 
-    gen_s, gen_peak = run_measured(
-        [
-            *crmlake,
-            "generate",
-            *common,
-            "--subscribers",
-            str(args.subscribers),
-            "--start",
-            args.start,
-            "--days",
-            str(args.days),
-            "--seed",
-            "7",
-            "--bad-rate",
-            str(args.bad_rate),
-        ],
-        env,
-    )
-    counts = json.loads(last_run(root, "generate")["details"])["counts"]
-    usage_rows = int(counts.get("usage", 0))
-    total_rows = int(sum(counts.values()))
+    if args.landing_from:
+        link_landing(Path(args.landing_from), root)
+        scale = f"landing files of {args.landing_from}"
+        lines = []
+    else:
+        generate = [
+            *crmlake, "generate", *common, "--subscribers", str(args.subscribers), "--start", args.start,
+            "--days", str(args.days), "--seed", "7", "--bad-rate", str(args.bad_rate),
+        ]  # fmt: skip
+        gen = run_logged(generate, env, root.parent / "crmlake-bench-generate.log")
+        counts = json.loads(last_run(root, "generate")["details"])["counts"]
+        usage_rows = int(counts.get("usage", 0))
+        total_rows = int(sum(counts.values()))
+        scale = f"{args.subscribers:,} subscribers × {args.days} days"
+        lines = [
+            f"- generated: {usage_rows:,} usage records, {total_rows:,} records in all entities",
+            f"- generate: {gen.seconds:,.1f} s, {usage_rows / gen.seconds:,.0f} usage records/s "
+            f"({total_rows / gen.seconds:,.0f} records/s all entities), peak memory {gen.peak_tree_gib:.1f} GiB",
+        ]
+    command = " ".join(["scripts/bench.sh", *sys.argv[1:]])
     lines = [
-        f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {args.subscribers:,} subscribers × {args.days} days",
+        f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: ingest, {scale}",
         "",
-        f"- machine: {machine()}",
-        f"- generated: {usage_rows:,} usage records, {total_rows:,} records in all entities",
-        f"- generate: {gen_s:,.1f} s, {usage_rows / gen_s:,.0f} usage records/s "
-        f"({total_rows / gen_s:,.0f} records/s all entities), peak RSS {gen_peak:.1f} GiB",
+        f"- machine: {machine()}; {settings}",
+        f"- command: `{command}`",
+        *lines,
     ]
     if not args.skip_ingest:
-        ing_s, ing_peak = run_measured([*crmlake, "ingest", *common, "--all"], env)
+        ingest_log = root.parent / "crmlake-bench-ingest.log"
+        ing = run_logged([*crmlake, "ingest", *common, "--all"], env, ingest_log)
         totals = ingest_totals(root)
-        duck_s, duck_rows = duckdb_load(root)
+        stages = stage_seconds(ingest_log)
+        duck_s, duck_rows = duckdb_load(root, threads)
         lines += [
-            f"- ingest (all entities, {totals['file_days']} file days): {ing_s:,.1f} s, "
-            f"{totals['rows_read'] / ing_s:,.0f} records/s, "
-            f"peak RSS {ing_peak:.1f} GiB; usage read {totals['usage_read']:,}, accepted {totals['usage_accepted']:,}, "
+            f"- ingest (all entities, {totals['file_days']} file days, one run): {ing.seconds:,.1f} s whole command, "
+            f"{totals['rows_read'] / ing.seconds:,.0f} records/s; peak memory of the process tree "
+            f"{ing.peak_tree_gib:.1f} GiB (largest process {ing.peak_single_gib:.1f} GiB); "
+            f"usage read {totals['usage_read']:,}, accepted {totals['usage_accepted']:,}, "
             f"rejected (all entities) {totals['rows_rejected']:,}",
-            f"- DuckDB loading the same usage CSV files (typed, into a table): {duck_s:,.1f} s, {duck_rows:,} rows, "
-            f"{duck_rows / duck_s:,.0f} records/s",
-            f"- ratio, Spark ingest of usage-dominated data / DuckDB CSV load: {ing_s / duck_s:,.1f}×",
+            "- ingest stages: " + ", ".join(f"{name.removeprefix('ingest ')} {s:,.1f} s" for name, s in stages.items()),
+            f"- DuckDB loading the same usage CSV files (typed, into a table, nothing else): {duck_s:,.1f} s, "
+            f"{duck_rows:,} rows",
         ]
+        if not args.no_peer:
+            import ingest_peer
+
+            peer = ingest_peer.run_peer(root, threads)
+            usage_s = stages.get("ingest usage")
+            lines += [
+                f"- DuckDB SQL doing what ingest does to usage (`scripts/bench/ingest_peer.py`: typed read, contract "
+                f"rules, E.164, keyed HMAC, latest-wins de-duplication): {peer['seconds']:,.1f} s; read "
+                f"{peer['read']:,}, accepted {peer['accepted']:,}, quarantined {peer['quarantined']:,}, duplicate "
+                f"{peer['duplicate']:,}",
+                f"- ratio, crmlake's usage stage / the DuckDB peer: {usage_s / peer['seconds']:,.1f}×"
+                if usage_s
+                else "- ratio: crmlake's log has no usage stage",
+            ]
+            verdict = ingest_peer.check(root, peer["connection"])
+            lines.append(f"- the peer's silver and quarantine against crmlake's, row for row: {verdict['summary']}")
     text = "\n".join(lines) + "\n\n"
     print(text)
-    with open(RESULTS, "a", encoding="utf-8") as fh:
-        fh.write(text)
+    if not args.no_record:
+        with open(RESULTS, "a", encoding="utf-8") as fh:
+            fh.write(text)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
+    sys.stdout.flush()
+    os._exit(0)  # delta-rs can abort at interpreter exit after reading tables
 
 
 if __name__ == "__main__":
