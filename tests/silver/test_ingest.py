@@ -242,7 +242,11 @@ def test_a_range_equals_its_days_one_by_one(spark, cfg, tmp_path, hmac_key):
             "usage",
             D2,
             "usage_2.csv",
-            [USAGE_HEADER, usage_line("r1", "09121110001", "2026-01-05 08:00:00", duration="61")],
+            [
+                USAGE_HEADER,
+                usage_line("r1", "09121110001", "2026-01-05 08:00:00", duration="61"),  # changes a held day
+                usage_line("r30", "09121110001", "2026-01-06 09:00:00"),  # the first row of a new day
+            ],
         )
         write(root, "subscribers", D2, "s.csv", [SUB_HEADER, subscriber_line("09121110001", D2, tariff="PRE_DATA")])
         runs = [["--from", D1, "--to", D2]] if mode == "range" else [["--date", D1], ["--date", D2]]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from crmlake.catalog.registry import TableSpec, spec
 from crmlake.core.errors import TableNotFoundError
@@ -238,25 +239,40 @@ def upsert_changed(
     ``source_df`` must be unique on ``keys`` (default: the table's declared key) and carry
     ``hash_col`` (a hash of the business columns). A matched row is replaced only when its hash
     differs and ``wins_when`` (a SQL condition over ``s`` and ``t``) says the source is newer.
-    ``days`` limits the target rows considered to those dates (so Delta prunes partitions). A
-    missing table is created. Returns rows inserted plus updated; a rerun with the same source
-    writes no new version and returns 0.
+    ``days`` (every date the source rows have) limits the target rows considered to those dates
+    (so Delta prunes partitions), and the source rows of days the table holds nothing of yet are
+    appended without a MERGE: a day's new events meet only the days they may change, not the
+    history. A missing table is created.
+    Returns rows inserted plus updated; a rerun with the same source writes no new version and
+    returns 0.
     """
     keys = list(keys or spec(name).key)
     if not exists(spark, root, name):
         return create(source_df, root, name)
     target_df = read(spark, root, name)
-    scope = days_scope(name, days, alias="t") if days is not None else None
-    if scope:
+    written = 0
+    scope = None
+    if days is not None:
+        days = sorted(set(days))
+        date_column = spec(name).date_column
+        held = {r[0] for r in target_df.where(days_scope(name, days)).select(date_column).distinct().collect()}
+        new_days = [day for day in days if day not in held]
+        if new_days:
+            append(source_df.where(F.col(date_column).isin(new_days)), root, name)
+            written += last_operation_rows(spark, root, name)
+            source_df = source_df.where(~F.col(date_column).isin(new_days))
+        if not held:
+            return written
+        scope = days_scope(name, sorted(held), alias="t")
         target_df = target_df.alias("t").where(scope)
     changed_df = source_df.join(target_df.select(*keys, hash_col), on=[*keys, hash_col], how="left_anti")
     if changed_df.isEmpty():
-        return 0
+        return written
     on = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
     if scope:
         on = f"({scope}) AND {on}"
     merge(spark, changed_df, root, name, on=on, update_when=f"s.{hash_col} <> t.{hash_col} AND ({wins_when})")
-    return last_operation_rows(spark, root, name)
+    return written + last_operation_rows(spark, root, name)
 
 
 def delete_matching(spark: SparkSession, root: str, name: str, keys_df: DataFrame, on: Column) -> int:
