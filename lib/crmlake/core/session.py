@@ -151,7 +151,7 @@ def spark_settings(cfg: Config, verbose: bool = False) -> dict[str, str]:
     }
     # HotSpot leaves a method of more than 8,000 bytes of bytecode to the interpreter; the code
     # Spark generates for a stage with many expressions (ingest's typing and contract rules) is
-    # that big, and ran about twice as slow interpreted.
+    # that big, and ran 1.7 times as slow interpreted.
     java_options = ["-XX:-DontCompileHugeMethods"]
     settings["spark.executor.extraJavaOptions"] = " ".join(java_options)
     log4j = default_conf_dir() / ("log4j2-verbose.properties" if verbose else "log4j2.properties")

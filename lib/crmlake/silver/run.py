@@ -123,7 +123,8 @@ class Ingestor:
         self.hmac_key = hmac_key
         self.fail_on_day_without_files = fail_on_day_without_files
         self.days_without_files: list[dt.date] = []
-        self._known_df: DataFrame | None = None
+        self._known_cached: DataFrame | None = None  # the keys, cached
+        self._known_df: DataFrame | None = None  # the same, with the broadcast hint where they fit
 
     def run(self, days: list[dt.date], entities: list[str], run_id: str) -> dict[str, EntityCounts]:
         written = tables_written_by_ingest(entities)
@@ -224,15 +225,15 @@ class Ingestor:
             name = silver_name(ENTITIES["subscribers"])
             if not tables.exists(self.spark, self.root, name):
                 return self.spark.createDataFrame([], "subscriber_key string")
-            known_df = tables.read(self.spark, self.root, name).select("subscriber_key").distinct().persist()
-            fits = known_df.count() <= BROADCAST_KEYS_MAX
-            self._known_df = F.broadcast(known_df) if fits else known_df
+            self._known_cached = tables.read(self.spark, self.root, name).select("subscriber_key").distinct().persist()
+            fits = self._known_cached.count() <= BROADCAST_KEYS_MAX
+            self._known_df = F.broadcast(self._known_cached) if fits else self._known_cached
         return self._known_df
 
     def _forget_known_subscribers(self) -> None:
-        if self._known_df is not None:
-            self._known_df.unpersist()
-            self._known_df = None
+        if self._known_cached is not None:
+            self._known_cached.unpersist()
+        self._known_cached = self._known_df = None
 
     def _days_with_resolved_unknowns(self, entity: Entity, known_df: DataFrame, days: list[dt.date]) -> list[dt.date]:
         """File dates (up to ``max_lateness_days`` before the run's first day) whose quarantine
