@@ -194,6 +194,16 @@ def main() -> None:
             ]
             verdict = ingest_peer.check(root, peer["connection"])
             lines.append(f"- the peer's silver and quarantine against crmlake's, row for row: {verdict['summary']}")
+        # The same command again with nothing new: what a rerun costs when no delivery changed.
+        idle = run_logged([*crmlake, "ingest", *common, "--all"], env, root.parent / "crmlake-bench-idle.log")
+        rerun = last_run(root, "ingest")
+        details = json.loads(rerun["details"]).values()
+        unchanged = sum(len(c.get("unchanged_days", [])) for c in details if isinstance(c, dict))
+        lines.append(
+            f"- idle rerun (the same `ingest --all`, nothing new): {idle.seconds:,.1f} s whole command, rows read "
+            f"{rerun['rows_read']:,}, {unchanged} entity file dates left as derived; "
+            f"peak memory {idle.peak_tree_gib:.1f} GiB"
+        )
     text = "\n".join(lines) + "\n\n"
     print(text)
     if not args.no_record:

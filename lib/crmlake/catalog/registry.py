@@ -121,6 +121,21 @@ INGESTED_FILES_SCHEMA = T.StructType(
     ]
 )
 
+DERIVATIONS_SCHEMA = T.StructType(
+    [
+        T.StructField("entity", T.StringType(), False),
+        T.StructField("_file_date", T.DateType(), False),
+        # a hash of the file date's deliveries in bronze.ingested_files (file and batch of each)
+        T.StructField("source_fingerprint", T.StringType(), False),
+        # a hash of what classifying depends on besides bronze: the contract limits, the number
+        # normalization, the pseudonymization key and crmlake's version
+        T.StructField("rules_fingerprint", T.StringType(), False),
+        T.StructField("rows", T.LongType(), False),  # bronze rows read
+        T.StructField("derived_at", T.TimestampType(), False),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+
 DAILY_BUILDS_SCHEMA = T.StructType(
     [
         T.StructField("date", T.DateType()),
@@ -244,6 +259,14 @@ TABLES: dict[str, TableSpec] = {
             personal_data=PersonalData.RESTRICTED,
             partition_by=("entity", "_file_date"),
             date_column="_file_date",
+        ),
+        TableSpec(
+            name="silver.derivations",
+            grain="one entity and file date: the deliveries and rules its silver rows and quarantine came from",
+            key=("entity", "_file_date"),
+            personal_data=PersonalData.NONE,
+            date_column="_file_date",
+            schema=DERIVATIONS_SCHEMA,
         ),
         TableSpec(
             # the keys of erased subscribers, never their numbers; names no subscriber to erase

@@ -106,11 +106,12 @@ def rule_checks(entity: Entity, params: ContractParams, is_unknown_subscriber: C
             checks.append(_rule(t[money] > F.lit(params.max_amount), "out_of_range", money))
     if entity.name == "usage":
         checks.append(_rule(t["duration_s"] > F.lit(params.max_duration_s), "out_of_range", "duration_s"))
-        # A link carries at most max_throughput_bps; short records get one second's worth.
-        capacity = F.greatest(F.coalesce(t["duration_s"], F.lit(0)), F.lit(1)) * F.lit(
-            params.max_throughput_bps // BITS_PER_BYTE
-        )
-        volume = F.coalesce(t["bytes_up"], F.lit(0)) + F.coalesce(t["bytes_down"], F.lit(0))
+        # A link carries at most max_throughput_bps; short records get one second's worth. In
+        # doubles: a day at a limit above 10^15 bit/s, or two byte counts near the top of a
+        # long, overflow a long (an error under ANSI SQL, not a rejected row).
+        seconds = F.greatest(F.coalesce(t["duration_s"], F.lit(0)), F.lit(1)).cast("double")
+        capacity = seconds * F.lit(params.max_throughput_bps / BITS_PER_BYTE)
+        volume = F.coalesce(t["bytes_up"], F.lit(0)).cast("double") + F.coalesce(t["bytes_down"], F.lit(0))
         checks.append(_rule(volume > capacity, "impossible_bytes", "bytes_down"))
     if entity.name == "surveys":
         low, high = CSAT_RANGE

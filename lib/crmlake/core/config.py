@@ -144,6 +144,7 @@ class IngestConfig(Section):
     max_amount: Annotated[float, Field(strict=True, gt=0)]
     currencies: Annotated[tuple[Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")], ...], Field(min_length=1)]
     fail_on_day_without_files: StrictBool = False
+    rederive: StrictBool = False
 
 
 class FeaturesConfig(Section):

@@ -41,6 +41,7 @@ from crmlake.catalog import tables
 from crmlake.contracts.entities import ENTITIES, Entity, silver_key
 from crmlake.contracts.rules import ContractParams
 from crmlake.core.errors import ConfigError, MissingInputError, ReconciliationError
+from crmlake.core.failpoints import failpoint
 from crmlake.core.log import log, stage
 from crmlake.landing.files import LandingFile, inspect_files, list_landing_files
 from crmlake.silver.classify import (
@@ -51,6 +52,13 @@ from crmlake.silver.classify import (
     silver_name,
     silver_rows,
     with_subscriber_key,
+)
+from crmlake.silver.derivations import (
+    DERIVATIONS,
+    days_to_derive,
+    record_derivations,
+    rules_fingerprint,
+    source_fingerprints,
 )
 from crmlake.silver.subscribers import (
     SUBSCRIBER_CONTACTS,
@@ -78,15 +86,21 @@ class EntityCounts:
     duplicates: int = 0
     written: int = 0
     event_dates: tuple[dt.date, ...] = ()
+    # asked file dates whose deliveries and rules are those they were derived from: not derived again
+    unchanged_days: tuple[dt.date, ...] = ()
     # file date -> {"read", "accepted", "quarantined", "duplicate"}: each day reconciles alone.
     by_file_date: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {**self.__dict__, "event_dates": [d.isoformat() for d in self.event_dates]}
+        return {
+            **self.__dict__,
+            "event_dates": [d.isoformat() for d in self.event_dates],
+            "unchanged_days": [d.isoformat() for d in self.unchanged_days],
+        }
 
 
 def tables_written_by_ingest(entities: list[str]) -> list[str]:
-    names = [INGESTED_FILES, QUARANTINE, SUBSCRIBER_CONTACTS]
+    names = [INGESTED_FILES, QUARANTINE, SUBSCRIBER_CONTACTS, DERIVATIONS]
     for name in entities:
         names += [bronze_name(ENTITIES[name]), silver_name(ENTITIES[name])]
     return names
@@ -115,6 +129,7 @@ class Ingestor:
         msisdn_e164: Column,
         hmac_key: bytes,
         fail_on_day_without_files: bool = False,
+        rederive: bool = False,
     ):
         self.spark = spark
         self.root = root
@@ -122,6 +137,8 @@ class Ingestor:
         self.msisdn_e164 = msisdn_e164
         self.hmac_key = hmac_key
         self.fail_on_day_without_files = fail_on_day_without_files
+        self.rederive = rederive
+        self.rules = rules_fingerprint(params, msisdn_e164, hmac_key)
         self.days_without_files: list[dt.date] = []
         self._known_cached: DataFrame | None = None  # the keys, cached
         self._known_df: DataFrame | None = None  # the same, with the broadcast hint where they fit
@@ -175,18 +192,33 @@ class Ingestor:
         counts = EntityCounts(new_files=len(files))
         if files:
             land_to_bronze(self.spark, self.root, entity, files, batch_id, ingested_at)
+        failpoint("ingest.between_registry_and_silver")
         if not tables.exists(self.spark, self.root, bronze_name(entity)):
             return counts
-        known_df = None
+        known_df, resolved = None, []
         if entity.checks_subscriber:
             known_df = self._known_subscribers()
             # Days whose rows waited for a line the subscriber master shows by now are derived
             # again: one run over a range, day-by-day runs and a day run again agree.
             resolved = self._days_with_resolved_unknowns(entity, known_df, days)
-            if resolved:
-                log("rows of earlier days now match the subscriber master: derived again",
-                    entity=entity.name, days=[d.isoformat() for d in resolved])  # fmt: skip
-                days = sorted({*days, *resolved})
+        candidates = sorted({*days, *resolved})
+        sources = source_fingerprints(self.spark, self.root, entity, candidates)
+        # a silver table that is gone (dropped to be built again) is derived again, whatever was recorded
+        everything = self.rederive or not tables.exists(self.spark, self.root, silver_name(entity))
+        changed = set(resolved) | set(
+            days if everything else days_to_derive(self.spark, self.root, entity, days, sources, self.rules)
+        )
+        counts.unchanged_days = tuple(d for d in days if d not in changed)
+        if counts.unchanged_days:
+            log("file dates derived before from the same deliveries and rules: not derived again",
+                entity=entity.name, days=[d.isoformat() for d in counts.unchanged_days])  # fmt: skip
+        earlier = sorted(set(resolved) - set(days))
+        if earlier:
+            log("rows of earlier days now match the subscriber master: derived again",
+                entity=entity.name, days=[d.isoformat() for d in earlier])  # fmt: skip
+        days = sorted(changed)
+        if not days:
+            return counts
         bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
         classified_df = classify(
             bronze_df,
@@ -213,6 +245,9 @@ class Ingestor:
             counts.duplicates = sum(c["duplicate"] for c in counts.by_file_date.values())
             self._write_quarantine(entity, days, classified_df, run_id)
             counts.written, counts.event_dates = self._write_silver(entity, classified_df)
+            read_by_day = {dt.date.fromisoformat(d): c["read"] for d, c in counts.by_file_date.items()}
+            record_derivations(self.spark, self.root, entity, {d: sources[d] for d in days}, self.rules,
+                               read_by_day, run_id)  # fmt: skip
         finally:
             classified_df.unpersist()
         return counts
@@ -236,15 +271,15 @@ class Ingestor:
         self._known_cached = self._known_df = None
 
     def _days_with_resolved_unknowns(self, entity: Entity, known_df: DataFrame, days: list[dt.date]) -> list[dt.date]:
-        """File dates (up to ``max_lateness_days`` before the run's first day) whose quarantine
-        holds ``unknown_subscriber`` rows of lines the subscriber master now shows."""
+        """File dates (from ``max_lateness_days`` before the run's first day to its last) whose
+        quarantine holds ``unknown_subscriber`` rows of lines the subscriber master now shows."""
         if not tables.exists(self.spark, self.root, QUARANTINE):
             return []
         earliest = days[0] - dt.timedelta(days=self.params.max_lateness_days)
         waiting = (
             tables.read(self.spark, self.root, QUARANTINE)
             .where((F.col("entity") == entity.name) & (F.col("rule") == "unknown_subscriber"))
-            .where((F.col("_file_date") >= F.lit(earliest)) & ~F.col("_file_date").isin(days))
+            .where(F.col("_file_date").between(F.lit(earliest), F.lit(days[-1])))
             .select("_file_date", F.get_json_object("raw", "$.msisdn").alias("msisdn"))
         )
         keyed = with_subscriber_key(waiting, self.msisdn_e164, self.hmac_key)
