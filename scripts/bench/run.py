@@ -126,7 +126,9 @@ def main() -> None:
     root = Path(args.root)
     shutil.rmtree(root, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, CRMLAKE_HMAC_KEY=os.environ.get("CRMLAKE_HMAC_KEY", "bench-key"))
+    # the key in this process too: the DuckDB peer pseudonymizes here, not in a crmlake command
+    os.environ.setdefault("CRMLAKE_HMAC_KEY", "bench-key")
+    env = dict(os.environ)
     crmlake = [sys.executable, "-m", "crmlake"]
     common = ["--root", str(root), "--log-format", "json"]
     memory_conf = root.parent / "crmlake-bench-conf.yaml"

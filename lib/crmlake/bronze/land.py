@@ -34,9 +34,20 @@ def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[
     files registered."""
     if not days or not tables.exists(spark, root, bronze_name(entity)):
         return 0
+    bronze_df = tables.read(spark, root, bronze_name(entity)).where(F.col("_file_date").isin(days))
+    registered = None
+    if tables.exists(spark, root, INGESTED_FILES):
+        registered = tables.read(spark, root, INGESTED_FILES).where(F.col("entity") == entity.name)
+    # The batches first (one column read, where the files' columns and counts were a scan of
+    # all the days' rows); the files of a batch bronze holds and the registry does not name next.
+    batches_df = bronze_df.select("_batch_id").distinct()
+    if registered is not None:
+        batches_df = batches_df.join(registered.select("_batch_id").distinct(), "_batch_id", "left_anti")
+    unregistered = [r["_batch_id"] for r in batches_df.collect()]
+    if not unregistered:
+        return 0
     taken = (
-        tables.read(spark, root, bronze_name(entity))
-        .where(F.col("_file_date").isin(days))
+        bronze_df.where(F.col("_batch_id").isin(unregistered))
         .groupBy("_source_file", "_batch_id", "_file_date")
         .agg(
             F.max("_file_size").alias("_file_size"),
@@ -45,8 +56,7 @@ def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[
             F.count(F.lit(1)).alias("rows"),
         )
     )
-    if tables.exists(spark, root, INGESTED_FILES):
-        registered = tables.read(spark, root, INGESTED_FILES).where(F.col("entity") == entity.name)
+    if registered is not None:
         taken = taken.join(registered.select("_source_file", "_batch_id"), ["_source_file", "_batch_id"], "left_anti")
     orphans = taken.collect()
     if not orphans:
