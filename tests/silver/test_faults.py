@@ -243,28 +243,25 @@ def assert_as_one_clean_run_leaves(spark, root: str, clean: str) -> None:
         assertDataFrameEqual(tables.read(spark, root, name).drop(*drop), tables.read(spark, clean, name).drop(*drop))
 
 
-@pytest.mark.slow  # several roots and runs / a second JVM, killed
-def test_a_run_killed_between_its_bronze_commit_and_its_registry_takes_nothing_twice(spark, cfg, hmac_key, tmp_path):
-    """SIGKILL at the worst moment: bronze.subscribers committed, its file not registered, the
-    lock left behind by a process that is gone. The next run registers what bronze holds, takes
-    the lock over and leaves what one clean run leaves."""
+@pytest.mark.slow  # a second JVM, killed, and a clean root to compare with
+@pytest.mark.parametrize(
+    ("point", "left"),
+    [
+        # bronze.subscribers committed, its file not registered: the next run registers what
+        # bronze holds instead of taking the file again
+        ("ingest.between_bronze_and_registry", {"bronze.subscribers": 3, "bronze.ingested_files": None}),
+        # the extract taken and registered, silver without it: the next run finds no new file,
+        # yet derives the day, because silver.derivations does not show it derived from that delivery
+        ("ingest.between_registry_and_silver", {"bronze.ingested_files": 1, "silver.subscribers": None}),
+    ],
+)
+def test_a_run_killed_mid_way_leaves_nothing_taken_twice_or_missed(spark, cfg, hmac_key, tmp_path, point, left):
+    """SIGKILL at the worst moments, the lock left behind by a process that is gone: the next
+    run takes the lock over and leaves what one clean run leaves."""
     base_landing(cfg.root)
-    kill_ingest_at(cfg.root, "ingest.between_bronze_and_registry")
-    assert tables.read(spark, cfg.root, "bronze.subscribers").count() == 3
-    assert not tables.exists(spark, cfg.root, "bronze.ingested_files")
-    assert run_ingest(cfg.root, spark, "--date", D1) == 0
-    assert_as_one_clean_run_leaves(spark, cfg.root, str(tmp_path / "clean"))
-
-
-@pytest.mark.slow  # a second JVM, killed
-def test_a_run_killed_after_its_registry_and_before_silver_is_derived_by_the_next(spark, cfg, hmac_key, tmp_path):
-    """Bronze took and registered the subscriber extract, silver has nothing of it: the next run
-    finds no new file, yet derives the day, because silver.derivations does not show it derived
-    from that delivery."""
-    base_landing(cfg.root)
-    kill_ingest_at(cfg.root, "ingest.between_registry_and_silver")
-    assert tables.read(spark, cfg.root, "bronze.ingested_files").count() == 1
-    assert not tables.exists(spark, cfg.root, "silver.subscribers")
+    kill_ingest_at(cfg.root, point)
+    for name, rows in left.items():
+        assert (tables.read(spark, cfg.root, name).count() if tables.exists(spark, cfg.root, name) else None) == rows
     assert run_ingest(cfg.root, spark, "--date", D1) == 0
     assert_as_one_clean_run_leaves(spark, cfg.root, str(tmp_path / "clean"))
 
