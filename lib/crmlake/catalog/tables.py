@@ -55,6 +55,12 @@ def read(spark: SparkSession, root: str, name: str, version: int | None = None) 
     return reader.load(table_path(root, name))
 
 
+def hadoop_fs(spark: SparkSession, location: str):
+    """Hadoop's FileSystem for a location (any scheme the session can reach) and its Path."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
 # A commit in the Delta log: <20-digit version>.json
 COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 
@@ -63,9 +69,7 @@ def version(spark: SparkSession, root: str, name: str) -> int | None:
     """The table's latest version, or None when it does not exist: the newest commit file in its
     log, listed through Hadoop's FileSystem (no Spark job; a run asks for every table it writes,
     before and after)."""
-    jvm = spark.sparkContext._jvm
-    log_dir = jvm.org.apache.hadoop.fs.Path(f"{table_path(root, name)}/_delta_log")
-    fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, log_dir = hadoop_fs(spark, f"{table_path(root, name)}/_delta_log")
     if not fs.exists(log_dir):
         return None
     commits = [COMMIT_FILE.match(status.getPath().getName()) for status in fs.listStatus(log_dir)]
@@ -304,16 +308,14 @@ def input_files(spark: SparkSession, root: str, name: str, condition: str) -> li
 
 def location_exists(spark: SparkSession, location: str) -> bool:
     """Whether a file or folder exists, through Hadoop's FileSystem (any scheme)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(location)
-    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))
+    fs, path = hadoop_fs(spark, location)
+    return bool(fs.exists(path))
 
 
 def _remove(spark: SparkSession, location: str) -> None:
     """Delete a folder through Hadoop's FileSystem (any scheme the session can reach)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(location)
-    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+    fs, path = hadoop_fs(spark, location)
+    fs.delete(path, True)
 
 
 def restore(spark: SparkSession, root: str, before: dict[str, int | None]) -> list[str]:

@@ -47,21 +47,15 @@ def relative_landing_path(path: Column | str) -> Column:
     return F.regexp_extract(col, LANDING_FILE_PATTERN, 1)
 
 
-def _hadoop(spark: SparkSession, location: str):
-    """Hadoop's FileSystem for a location (any scheme the session can reach) and its Path."""
-    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
-
-
 def file_size(spark: SparkSession, location: str) -> int | None:
     """A file's size in bytes, None where there is no such file."""
-    fs, path = _hadoop(spark, location)
+    fs, path = tables.hadoop_fs(spark, location)
     return int(fs.getFileStatus(path).getLen()) if fs.exists(path) else None
 
 
 def _list_folder(spark: SparkSession, folder: str) -> list:
     """Hadoop FileStatus entries of a folder (any file system scheme), [] if it does not exist."""
-    fs, path = _hadoop(spark, folder)
+    fs, path = tables.hadoop_fs(spark, folder)
     return list(fs.listStatus(path)) if fs.exists(path) else []
 
 
@@ -181,7 +175,7 @@ def unreadable_file_error(
 def _first_line(spark: SparkSession, path: str) -> str | None:
     """The first line of a file (UTF-8, without a byte order mark), None for an empty file."""
     jvm = spark.sparkContext._jvm
-    fs, hadoop_path = _hadoop(spark, path)
+    fs, hadoop_path = tables.hadoop_fs(spark, path)
     reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(hadoop_path), "UTF-8"))
     try:
         line = reader.readLine()
@@ -192,7 +186,7 @@ def _first_line(spark: SparkSession, path: str) -> str | None:
 
 def _ends(spark: SparkSession, landing_file: LandingFile, length: int) -> tuple[bytes, bytes]:
     """The first and last ``length`` bytes of a file."""
-    fs, hadoop_path = _hadoop(spark, landing_file.path)
+    fs, hadoop_path = tables.hadoop_fs(spark, landing_file.path)
     stream = fs.open(hadoop_path)
     try:
         head = bytes(stream.read() for _ in range(length))
@@ -261,6 +255,6 @@ def content_sha256(spark: SparkSession, landing_file: LandingFile) -> str | None
             for block in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(block)
         return digest.hexdigest()
-    fs, hadoop_path = _hadoop(spark, landing_file.path)
+    fs, hadoop_path = tables.hadoop_fs(spark, landing_file.path)
     checksum = fs.getFileChecksum(hadoop_path)
     return None if checksum is None else f"{checksum.getAlgorithmName()}:{checksum.toString()}"
