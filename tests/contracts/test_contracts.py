@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from crmlake.contracts.entities import ENTITIES
+from crmlake.contracts.entities import ENTITIES, MONEY, cents
 from crmlake.contracts.rules import ContractParams
 from crmlake.silver.classify import classify
 from crmlake.silver.identity import normalize_msisdn
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 PARAMS = ContractParams(
@@ -231,3 +233,16 @@ def test_recharges_money_rules(spark):
         "id string, _status string, reject_rule string, reject_column string",
     )
     assertDataFrameEqual(outcome(spark, "recharges", rows), expected)
+
+
+def test_money_as_whole_cents_is_exact(spark):
+    """Sums of money run on cents in longs: the conversion must give the exact cents of every
+    two-decimal amount, negative and large ones included, and leave an unknown amount unknown."""
+    amounts = ["0.15", "0.29", "0.01", "1.00", "-12.34", "-0.05", "123456789.99", "999999999999.99", "0"]
+    df = spark.createDataFrame(
+        [(Decimal(a),) for a in amounts] + [(None,)], T.StructType([T.StructField("amount", MONEY)])
+    )
+    expected = spark.createDataFrame(
+        [(Decimal(a), int(Decimal(a) * 100)) for a in amounts] + [(None, None)], "amount decimal(18,2), cents long"
+    )
+    assertDataFrameEqual(df.select("amount", cents(F.col("amount")).alias("cents")), expected)

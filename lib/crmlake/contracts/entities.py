@@ -12,9 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 MONEY = T.DecimalType(18, 2)
+
+
+def cents(amount: Column) -> Column:
+    """A MONEY amount as whole cents in a long, for sums (DECIMAL sums run row by row on
+    BigDecimal).
+
+    Exact: a MONEY amount has two decimals, so amount × 100 is a whole number and its double lies
+    within far less than half a cent of it (below 2^53 cents); ``rint`` takes that nearest whole
+    number. ``round`` gives the same but goes through ``java.math.BigDecimal`` for every row.
+    """
+    return F.rint(amount.cast("double") * 100).cast("long")
+
 
 # Enumerations (value sets) shared by the generator and the contracts.
 STATUSES = ("active", "suspended", "deactivated")

@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from crmlake.contracts.entities import cents
 from crmlake.gold import clv_models
 
 TIME_UNITS = ("day", "week", "month")
@@ -59,18 +60,13 @@ def _check(unit: str, merge: str) -> None:
         raise ValueError(f"merge must be 'day' or 'unit', got {merge!r}")
 
 
-def _cents(column: Column) -> Column:
-    # Money is summed as whole cents in longs: DECIMAL sums run row by row on BigDecimal.
-    return F.round(column.cast("double") * 100).cast("long")
-
-
 def merged_transactions(transactions_df: DataFrame, unit: str, merge: str, customer: str) -> DataFrame:
     """One row per customer and merged transaction: ``period`` (its day, or its time unit's
     start) and ``value_cents``."""
     _check(unit, merge)
     grain = "day" if merge == "day" else unit
     return transactions_df.groupBy(customer, _period(F.col("time"), grain).alias("period")).agg(
-        F.sum(_cents(F.col("amount"))).alias("value_cents")
+        F.sum(cents(F.col("amount"))).alias("value_cents")
     )
 
 

@@ -24,7 +24,7 @@ from pyspark.sql import types as T
 
 from crmlake.catalog import tables
 from crmlake.catalog.registry import DAILY_BUILDS_SCHEMA
-from crmlake.contracts.entities import ENTITIES, MONEY, silver_schema
+from crmlake.contracts.entities import ENTITIES, MONEY, cents, silver_schema
 
 SUBSCRIBER_DAILY = "gold.subscriber_daily"
 DAILY_BUILDS = "gold.subscriber_daily_builds"
@@ -90,17 +90,12 @@ def _sum_when(cond: Column, value: Column) -> Column:
 
 
 def _cents_sum_when(cond: Column, value: Column) -> Column:
-    """Sum of a money column in whole cents, as a long.
-
-    Summing DECIMAL(18,2) yields DECIMAL(28,2), which Spark adds with java BigDecimal row by
-    row; summing cents as longs is exact (amounts are far below 2^53 cents) and cheaper.
-    """
-    cents = F.round(value.cast("double") * 100).cast("long")
-    return F.sum(F.when(cond, cents).otherwise(0))
+    """Sum of a money column in whole cents, as a long (see :func:`crmlake.contracts.entities.cents`)."""
+    return F.sum(F.when(cond, cents(value)).otherwise(0))
 
 
-def _money_from_cents(cents: Column) -> Column:
-    return (cents.cast(T.DecimalType(20, 0)) / 100).cast(MONEY)
+def _money_from_cents(amount_cents: Column) -> Column:
+    return (amount_cents.cast(T.DecimalType(20, 0)) / 100).cast(MONEY)
 
 
 # Partial rows: each source is first aggregated to its own grain; amounts are whole cents
@@ -216,8 +211,8 @@ def subscriber_daily(
         F.max("csat_last").alias("csat_last"),  # only the surveys' row of the day carries it
         F.max("nps_last").alias("nps_last"),
     )
-    cents = [c for c in summed if c.endswith("_cents")]
-    filled_df = filled_df.withColumns({c.removesuffix("_cents"): _money_from_cents(F.col(c)) for c in cents})
+    in_cents = [c for c in summed if c.endswith("_cents")]
+    filled_df = filled_df.withColumns({c.removesuffix("_cents"): _money_from_cents(F.col(c)) for c in in_cents})
     revenue_usage = F.col("revenue_voice") + F.col("revenue_sms") + F.col("revenue_data") + F.col("revenue_vas")
     filled_df = filled_df.withColumn("revenue_usage", revenue_usage.cast(MONEY))
     talk_out = F.col("voice_out_calls") + F.col("sms_out")
