@@ -270,7 +270,7 @@ def stage_seconds(log: str) -> dict[str, float]:
     """Seconds of each stage in a job's text log (summed over repeats of a stage)."""
     stages: dict[str, float] = {}
     for line in log.splitlines():
-        m = re.search(r" (\S+): done stage=\S+ elapsed_s=([\d.]+)", line)
+        m = re.search(r"^\S+ \S+\s+(.+?): done stage=.+? elapsed_s=([\d.]+)", line)  # names may hold spaces
         if m:
             stages[m.group(1)] = stages.get(m.group(1), 0.0) + float(m.group(2))
     return stages

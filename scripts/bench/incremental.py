@@ -1,16 +1,21 @@
 """Benchmark the cost of one new day against rebuilding the history it sits on.
 
-    python scripts/bench/incremental.py --root ROOT [--history 90]
+    python scripts/bench/incremental.py --root ROOT [--history 90] [--new-day]
 
-ROOT must hold ingested silver for at least ``history + 1`` days. With the gold tables removed:
+ROOT must hold ingested silver for at least ``history + 1`` days (``history`` with
+``--new-day``). With the gold tables removed:
 
 1. rebuild: ``crmlake features --date D`` builds ``gold.subscriber_daily`` for the ``history``
-   days of its lookback (D = the day before the last) and the snapshot at D, from scratch;
-2. one day: ``crmlake features --date D+1`` finds every day of its window built and current
+   days of its lookback and the snapshot at D, from scratch (D = the day before the last
+   ingested day; with ``--new-day``, the last);
+2. ``--new-day`` only: ``crmlake generate --continue --days 1`` lands the operator's next day
+   (not timed), then ``crmlake ingest --date D+1`` takes it (timed);
+3. one day: ``crmlake features --date D+1`` finds every day of its window built and current
    except D+1, builds that one day and the snapshot at D+1;
-3. idle rerun: ``crmlake features --date D+1`` again (nothing to build: the fixed cost).
+4. idle rerun: ``crmlake features --date D+1`` again (nothing to build: the fixed cost);
+5. ``crmlake kpis --date D+1`` (month to date, its days already built).
 
-The same is done for ``crmlake kpis`` (month to date). Appends a block to RESULTS.md.
+One new day (ingest, features, KPIs) is compared with the rebuild. Appends a block to RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", required=True)
     parser.add_argument("--history", type=int, default=90)
+    parser.add_argument("--new-day", action="store_true", help="generate and ingest the next day, timed")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -48,10 +55,11 @@ def main() -> None:
         for p in (root / "silver" / "usage").glob("event_date=*")
         if p.is_dir()
     )
-    if len(days) < args.history + 1:
-        sys.exit(f"{root} has {len(days)} days of silver usage; need {args.history + 1}")
-    new_day = days[-1]
-    d = new_day - dt.timedelta(days=1)
+    needed = args.history + (0 if args.new_day else 1)
+    if len(days) < needed:
+        sys.exit(f"{root} has {len(days)} days of silver usage; need {needed}")
+    d = days[-1] if args.new_day else days[-2]
+    new_day = d + dt.timedelta(days=1)
     for table in (
         "subscriber_daily",
         "subscriber_daily_builds",
@@ -67,6 +75,11 @@ def main() -> None:
 
     rb_s, rb_st = run_spark(root, conf, env, "--date", d.isoformat())
     rb_n = last_details(root, "features")["days_built"]
+    ing_s = ing_st = None
+    if args.new_day:
+        gen = [sys.executable, "-m", "crmlake", "generate", "--root", str(root), "--continue", "--days", "1"]
+        subprocess.run(gen, env=env, check=True, capture_output=True, text=True)
+        ing_s, ing_st = run_spark(root, conf, env, "--date", new_day.isoformat(), job="ingest")
     od_s, od_st = run_spark(root, conf, env, "--date", new_day.isoformat())
     od_n = last_details(root, "features")["days_built"]
     id_s, _ = run_spark(root, conf, env, "--date", new_day.isoformat())
@@ -80,6 +93,12 @@ def main() -> None:
         f"- input: {root}, {len(days)} days of silver, {usage_rows:,} usage records; rebuild at {d}, new day {new_day}",
     ]
     rb_daily, od_daily = rb_st.get("subscriber_daily", 0), od_st.get("subscriber_daily", 0)
+    if ing_s is not None:
+        stages = ", ".join(f"{k} {v:,.1f} s" for k, v in ing_st.items())
+        lines.append(
+            f"- `ingest --date {new_day}` (the new day, all entities): {ing_s:,.1f} s whole command ({stages})"
+        )
+    new_total = (ing_s or 0) + od_s + kp_s
     lines += [
         f"- rebuild `features --date {d}` ({rb_n} days built): {rb_s:,.1f} s whole command, "
         f"subscriber_daily stage {rb_daily:,.1f} s, features stage {rb_st.get('features', 0):,.1f} s",
@@ -89,6 +108,8 @@ def main() -> None:
         f"- one day / rebuild: {od_s / rb_s:.1%} whole command, {od_daily / rb_daily:.1%} subscriber_daily stage",
         f"- `kpis --date {new_day}` (its days already built): {kp_s:,.1f} s whole command, "
         f"kpis stage {kp_st.get('kpis', 0):,.1f} s, cohort stage {kp_st.get('cohort_retention', 0):,.1f} s",
+        f"- one new day in all ({'ingest + ' if ing_s is not None else ''}features + kpis): {new_total:,.1f} s = "
+        f"{new_total / rb_s:.1%} of the features rebuild",
     ]
     text = "\n".join(lines) + "\n\n"
     print(text)
