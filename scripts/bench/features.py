@@ -1,18 +1,17 @@
-"""Benchmark the features stage against DuckDB on the same silver files, and the cost of one
-incremental day against a rebuild.
+"""Benchmark the features stage against DuckDB on the same silver files.
 
-    python scripts/bench/features.py --root ROOT [--date D] [--window 30] [--incremental]
+    python scripts/bench/features.py --root ROOT [--date D] [--window 30] [--no-warm]
 
 Spark: ``crmlake features --date D`` on a root whose gold tables were removed, with a
 ``window``-day lookback (windows 7 and ``window``): it builds ``gold.subscriber_daily`` for the
-window and the feature snapshot at D. DuckDB (same machine, same run) computes the same
+window and the feature snapshot at D. Then, unless ``--no-warm``, the same run twice in one
+Python process and JVM, timing the second: what the work costs once the JVM is up and its JIT
+has compiled Spark's generated code. DuckDB (same machine, same run) computes the same
 subscriber-days and activity features from the same silver Parquet files (the Delta tables'
 current files, listed with delta-rs), written independently in SQL. The two results are then
 compared column by column (doubles to 1e-9 relative). A block is appended to RESULTS.md.
 
-``--incremental``: after the cold build, time ``features --date D+1``-style additions: rebuild
-the whole window (``--from D-window+1 --to D`` snapshots are not needed: one snapshot) against
-adding the next day, by timing a run on D after dropping only day D from the build registry.
+The cost of one new day against a rebuild is ``scripts/bench/incremental.py``.
 """
 
 from __future__ import annotations
