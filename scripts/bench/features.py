@@ -335,6 +335,8 @@ def main() -> None:
     parser.add_argument("--no-warm", action="store_true", help="skip the second, warm run in one JVM")
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
+    if args.window < 8:
+        parser.error("--window must be at least 8: its trend compares the last 7 days with the days before")
 
     root = Path(args.root).resolve()
     silver = root / "silver"

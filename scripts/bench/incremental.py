@@ -70,7 +70,7 @@ def main() -> None:
     ):
         shutil.rmtree(root / "gold" / table, ignore_errors=True)
     conf = root.parent / "crmlake-bench-incremental.yaml"
-    conf.write_text(f"features:\n  windows: [7, 30, {args.history}]\n", encoding="utf-8")
+    conf.write_text(f"features:\n  windows: {sorted({7, 30, args.history})}\n", encoding="utf-8")
     env = dict(os.environ, CRMLAKE_HMAC_KEY=os.environ.get("CRMLAKE_HMAC_KEY", "bench-key"))
 
     rb_s, rb_st = run_spark(root, conf, env, "--date", d.isoformat())
