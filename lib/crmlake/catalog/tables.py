@@ -300,10 +300,19 @@ def delta_table(spark: SparkSession, root: str, name: str) -> DeltaTable:
     return DeltaTable.forPath(spark, table_path(root, name))
 
 
-def input_files(spark: SparkSession, root: str, name: str, condition: str) -> list[str]:
-    """The data files of the table's current snapshot that hold rows matching ``condition``
-    (a partition predicate), from the Delta log alone: no data is read."""
-    return sorted(read(spark, root, name).where(condition).inputFiles())
+def files_by_day(spark: SparkSession, root: str, name: str, days: Iterable[dt.date]) -> dict[dt.date, list[str]]:
+    """Per day, the names of the data files of the table's current snapshot in that day's
+    partition (its declared date column), from the Delta log alone: no data is read. A day with
+    no file maps to []."""
+    days = list(days)
+    column = spec(name).date_column
+    partition = re.compile(rf"{re.escape(column)}=(\d{{4}}-\d{{2}}-\d{{2}})/([^/]+)$")
+    found: dict[dt.date, list[str]] = {d: [] for d in days}
+    for path in read(spark, root, name).where(days_scope(name, days)).inputFiles():
+        match = partition.search(path)
+        if match and dt.date.fromisoformat(match.group(1)) in found:
+            found[dt.date.fromisoformat(match.group(1))].append(match.group(2))
+    return {d: sorted(files) for d, files in found.items()}
 
 
 def location_exists(spark: SparkSession, location: str) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from collections import defaultdict
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -239,26 +238,21 @@ def subscriber_daily(
 # ---------------------------------------------------------------------------------------------
 # incremental bookkeeping
 
-_PARTITION = re.compile(r"event_date=(\d{4}-\d{2}-\d{2})/([^/]+)$")
-
 
 def source_fingerprints(spark: SparkSession, root: str, days: list[dt.date]) -> dict[dt.date, str]:
     """Per day, a hash of the names of the silver data files holding that day's partitions.
 
-    The file lists come from the catalog (:func:`crmlake.catalog.tables.input_files`, the current
+    The file lists come from the catalog (:func:`crmlake.catalog.tables.files_by_day`, the current
     snapshot's files of those partitions, from the table's log without reading data), so
     checking 90 days costs a few metadata reads, not a scan.
     """
-    wanted = {d.isoformat() for d in days}
-    files: dict[str, list[str]] = defaultdict(list)
+    files: dict[dt.date, list[str]] = defaultdict(list)
     for name in DAILY_SOURCES:
         if not tables.exists(spark, root, name):
             continue
-        for path in tables.input_files(spark, root, name, tables.days_scope(name, days)):
-            match = _PARTITION.search(path)
-            if match and match.group(1) in wanted:
-                files[match.group(1)].append(f"{name}/{match.group(2)}")
-    return {d: hashlib.sha256("\n".join(sorted(files[d.isoformat()])).encode()).hexdigest() for d in days}
+        for day, names in tables.files_by_day(spark, root, name, days).items():
+            files[day] += [f"{name}/{file}" for file in names]
+    return {d: hashlib.sha256("\n".join(sorted(files[d])).encode()).hexdigest() for d in days}
 
 
 def days_to_build(
