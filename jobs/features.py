@@ -20,7 +20,13 @@ DESCRIPTION = (
     "Build subscriber-day aggregates (only missing or stale days), point-in-time feature snapshots "
     "and the churn labels whose horizon has closed."
 )
-WRITES = ["gold.subscriber_daily", "gold.subscriber_daily_builds", "gold.features", "gold.churn_labels"]
+WRITES = [
+    "gold.subscriber_daily",
+    "gold.subscriber_daily_builds",
+    "gold.features",
+    "gold.churn_labels",
+    "gold.snapshot_builds",
+]
 
 
 def features(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunRecord) -> None:

@@ -20,7 +20,13 @@ DESCRIPTION = (
     "Compute the operator's KPIs (base, churn, ARPU, MOU, CSAT, NPS, FCR, care mix) per day and "
     "month to date, and cohort retention."
 )
-WRITES = ["gold.subscriber_daily", "gold.subscriber_daily_builds", "gold.kpis", "gold.cohort_retention"]
+WRITES = [
+    "gold.subscriber_daily",
+    "gold.subscriber_daily_builds",
+    "gold.kpis",
+    "gold.cohort_retention",
+    "gold.snapshot_builds",
+]
 
 
 def kpis(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: RunRecord) -> None:

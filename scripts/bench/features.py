@@ -284,7 +284,7 @@ def run_spark(root: Path, conf: Path, env: dict, *args: str, job: str = "feature
     return time.monotonic() - started, stage_seconds(proc.stderr)
 
 
-GOLD_BUILT = ("subscriber_daily", "subscriber_daily_builds", "features", "churn_labels")
+GOLD_BUILT = ("subscriber_daily", "subscriber_daily_builds", "features", "churn_labels", "snapshot_builds")
 WARM_MARK = "=== second run ==="
 
 

@@ -108,17 +108,69 @@ def test_incremental_equals_full_rebuild(spark, world):
     )
 
 
+GOLD_WRITTEN = ("gold.features", "gold.churn_labels", "gold.kpis", "gold.cohort_retention", "gold.snapshot_builds")
+
+
 def test_rerun_is_idempotent(spark, world):
+    """An idle rerun writes nothing: no subscriber-day, no snapshot, no bookkeeping."""
+    import json
+
     inc = str(world["inc"])
     before = {n: tables.read(spark, inc, n).collect() for n in ("gold.features", "gold.kpis", "gold.churn_labels")}
-    daily_version = tables.version(spark, inc, daily.SUBSCRIBER_DAILY)
+    versions = tables.versions(spark, inc, [daily.SUBSCRIBER_DAILY, daily.DAILY_BUILDS, *GOLD_WRITTEN])
     job(features_main, world["inc"], world["conf"], spark, "--date", D5)
     job(kpis_main, world["inc"], world["conf"], spark, "--date", D5)
-    assert tables.version(spark, inc, daily.SUBSCRIBER_DAILY) == daily_version  # no day rebuilt
+    assert tables.versions(spark, inc, list(versions)) == versions  # not one table written
     for name, rows in before.items():
         assertDataFrameEqual(
             tables.read(spark, inc, name), spark.createDataFrame(rows, tables.read(spark, inc, name).schema)
         )
+    details = json.loads(last_run(spark, inc, "features")["details"])
+    assert details["subscriber_daily"]["days_checked"] == 0  # no silver file listed
+    assert sorted(details["snapshots_unchanged"]) == [
+        f"gold.churn_labels {D1} horizon_days=4",
+        f"gold.churn_labels {D3} horizon_days=2",
+        f"gold.features {D5}",
+    ]
+    assert last_run(spark, inc, "kpis")["rows_written"] == 0
+
+
+def test_a_changed_input_rewrites_only_the_snapshots_that_read_it(spark, world):
+    """A late usage record for D5 (on a copy of the operator): the features and labels that read
+    D5 and the KPIs of D5 are written again, equal to a rebuild; the cohort retention, which reads
+    only the subscriber master, is left as it is."""
+    root = world["base"] / "late-d5"
+    shutil.copytree(world["inc"], root)  # modification times kept: the copy is the same tables
+    usage_df = tables.read(spark, str(root), "silver.usage")
+    late_df = (
+        usage_df.where(F.col("event_date") == D5)
+        .limit(1)
+        .withColumn("record_id", F.lit("late-record-d5"))
+        .withColumn("charge_amount", (F.col("charge_amount") + 1).cast(usage_df.schema["charge_amount"].dataType))
+    )
+    tables.append(late_df, str(root), "silver.usage")
+    versions = tables.versions(spark, str(root), GOLD_WRITTEN)
+    job(features_main, root, world["conf"], spark, "--date", D5)
+    job(kpis_main, root, world["conf"], spark, "--date", D5)
+    after = tables.versions(spark, str(root), GOLD_WRITTEN)
+    moved = {name for name in GOLD_WRITTEN if after[name] != versions[name]}
+    assert moved == {"gold.features", "gold.churn_labels", "gold.kpis", "gold.snapshot_builds"}
+
+    full = silver_copy(world, "late-d5-full")
+    shutil.rmtree(full / "silver" / "usage")
+    shutil.copytree(root / "silver" / "usage", full / "silver" / "usage")
+    job(features_main, full, world["conf"], spark, "--date", D5)
+    job(kpis_main, full, world["conf"], spark, "--date", D5)
+    for name, at in (("gold.features", D5), ("gold.churn_labels", D3)):
+        assertDataFrameEqual(
+            tables.read(spark, str(root), name).where(F.col("snapshot_date") == at),
+            tables.read(spark, str(full), name).where(F.col("snapshot_date") == at),
+        )
+    this_month = F.col("period_end") == D5
+    assertDataFrameEqual(
+        tables.read(spark, str(root), "gold.kpis").where(this_month),
+        tables.read(spark, str(full), "gold.kpis").where(this_month),
+    )
 
 
 def test_nothing_after_the_snapshot_reaches_its_features(spark, world):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from builders import at, daily_rows, day, silver_rows
 from crmlake.catalog import tables
 from crmlake.gold import daily
@@ -93,20 +95,33 @@ def test_refresh_builds_missing_then_only_stale_days(spark, cfg):
     write_sources(spark, root, *sources(spark))
     days = [day(0), day(1), day(2)]
 
-    first = daily.refresh(spark, root, days, "run-1")
+    first, fingerprints = daily.refresh(spark, root, days, "run-1")
     assert (first["days_built"], first["days_missing"], first["days_stale"]) == (3, 3, 0)
+    assert sorted(fingerprints) == days
     version = tables.version(spark, root, daily.SUBSCRIBER_DAILY)
+    builds_version = tables.version(spark, root, daily.DAILY_BUILDS)
 
-    again = daily.refresh(spark, root, days, "run-2")
-    assert again["days_built"] == 0
+    # Nothing moved in silver: no day is checked again (no file listed) and nothing is written.
+    again, again_fingerprints = daily.refresh(spark, root, days, "run-2")
+    assert (again["days_built"], again["days_checked"]) == (0, 0)
+    assert again_fingerprints == fingerprints
     assert tables.version(spark, root, daily.SUBSCRIBER_DAILY) == version  # nothing rewritten
+    assert tables.version(spark, root, daily.DAILY_BUILDS) == builds_version
 
-    # A late record for day 1 arrives: only day 1 is stale and rebuilt.
+    # A late record for day 1 arrives: only day 1 is stale and rebuilt; the other two are checked
+    # once (their files listed) and found current.
     late = silver_rows(spark, "usage", [dict(record_id="late-1", subscriber_key=A, event_time=at(1, 23),
                                              service_type="voice", duration_s=600, charge_amount=7)])  # fmt: skip
     tables.append(late, root, "silver.usage")
-    third = daily.refresh(spark, root, days, "run-3")
+    third, third_fingerprints = daily.refresh(spark, root, days, "run-3")
     assert (third["days_built"], third["days_stale"], third["built"]) == (1, 1, [day(1).isoformat()])
+    assert third["days_checked"] == 3
+    assert {d for d in days if third_fingerprints[d] != fingerprints[d]} == {day(1)}
+    builds = tables.read(spark, root, daily.DAILY_BUILDS).orderBy("date").collect()
+    assert [(b["date"], b["run_id"]) for b in builds] == [(day(0), "run-1"), (day(1), "run-3"), (day(2), "run-1")]
+    assert len({b["sources_checked"] for b in builds}) == 1  # all three checked at the same identity
+    fourth, _ = daily.refresh(spark, root, days, "run-4")
+    assert (fourth["days_built"], fourth["days_checked"]) == (0, 0)
 
     # The incremental table equals a rebuild from scratch of every day.
     src = daily.read_sources_for(spark, root, days)
@@ -115,3 +130,31 @@ def test_refresh_builds_missing_then_only_stale_days(spark, cfg):
     late_row = tables.read(spark, root, daily.SUBSCRIBER_DAILY).where((F.col("subscriber_key") == A)
                                                                        & (F.col("date") == day(1)))  # fmt: skip
     assert late_row.select("voice_out_min", "revenue_usage").first() == (10.0, 7)
+
+
+def test_builds_of_an_earlier_crmlake_and_a_recreated_source_are_checked_again(spark, tmp_path):
+    root = str(tmp_path)
+    usage, recharges, care, surveys = sources(spark)
+    write_sources(spark, root, usage, recharges, care, surveys)
+    days = [day(0), day(1), day(2)]
+    daily.refresh(spark, root, days, "run-1")
+
+    # gold.subscriber_daily_builds as an earlier crmlake wrote it: no sources_checked column.
+    old_df = tables.read(spark, root, daily.DAILY_BUILDS).drop("sources_checked")
+    old_df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+        tables.table_path(root, daily.DAILY_BUILDS)
+    )
+    upgraded, _ = daily.refresh(spark, root, days, "run-2")
+    assert (upgraded["days_built"], upgraded["days_checked"]) == (0, 3)  # listed once, found current
+    assert "sources_checked" in tables.read(spark, root, daily.DAILY_BUILDS).columns
+    assert daily.refresh(spark, root, days, "run-3")[0]["days_checked"] == 0
+
+    # silver.surveys dropped and written again with the same rows, up to the same version: another
+    # table, so every day is checked again (its files are new: the days holding answers are rebuilt).
+    surveys_version = tables.version(spark, root, "silver.surveys")
+    same_df = tables.read(spark, root, "silver.surveys").localCheckpoint()
+    shutil.rmtree(tables.table_path(root, "silver.surveys"))
+    tables.create(same_df, root, "silver.surveys")
+    assert tables.version(spark, root, "silver.surveys") == surveys_version
+    recreated, _ = daily.refresh(spark, root, days, "run-4")
+    assert recreated["days_checked"] == 3

@@ -143,6 +143,23 @@ DAILY_BUILDS_SCHEMA = T.StructType(
         T.StructField("rows", T.LongType()),
         T.StructField("built_at", T.TimestampType()),
         T.StructField("run_id", T.StringType()),
+        # the identity of the silver sources (their latest commits) when source_fingerprint was last
+        # found current: while they have not moved, the day is current without listing their files
+        T.StructField("sources_checked", T.StringType()),
+    ]
+)
+
+SNAPSHOT_BUILDS_SCHEMA = T.StructType(
+    [
+        T.StructField("table_name", T.StringType(), False),
+        T.StructField("snapshot_date", T.DateType(), False),
+        T.StructField("scope", T.StringType(), False),  # e.g. "horizon_days=30"; "" for a whole date
+        # a hash of everything the snapshot was computed from: the subscriber-days it read (their
+        # source fingerprints), the other tables' identities, the parameters and crmlake's version
+        T.StructField("input_fingerprint", T.StringType(), False),
+        T.StructField("rows", T.LongType(), False),
+        T.StructField("built_at", T.TimestampType(), False),
+        T.StructField("run_id", T.StringType(), False),
     ]
 )
 
@@ -286,6 +303,14 @@ TABLES: dict[str, TableSpec] = {
             personal_data=PersonalData.NONE,
             date_column="date",
             schema=DAILY_BUILDS_SCHEMA,
+        ),
+        TableSpec(
+            name="gold.snapshot_builds",
+            grain="one snapshot of a gold table (date and scope): what it was computed from",
+            key=("table_name", "snapshot_date", "scope"),
+            personal_data=PersonalData.NONE,
+            date_column="snapshot_date",
+            schema=SNAPSHOT_BUILDS_SCHEMA,
         ),
         _per_subscriber(
             "gold.features",

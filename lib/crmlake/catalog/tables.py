@@ -46,9 +46,13 @@ def exists(spark: SparkSession, root: str, name: str) -> bool:
     return DeltaTable.isDeltaTable(spark, table_path(root, name))
 
 
+def _not_found(root: str, name: str) -> TableNotFoundError:
+    return TableNotFoundError(f"{name} does not exist yet at {table_path(root, name)}: run the job that writes it")
+
+
 def read(spark: SparkSession, root: str, name: str, version: int | None = None) -> DataFrame:
     if not exists(spark, root, name):
-        raise TableNotFoundError(f"{name} does not exist yet at {table_path(root, name)}: run the job that writes it")
+        raise _not_found(root, name)
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
@@ -65,16 +69,48 @@ def hadoop_fs(spark: SparkSession, location: str):
 COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 
 
-def version(spark: SparkSession, root: str, name: str) -> int | None:
-    """The table's latest version, or None when it does not exist: the newest commit file in its
-    log, listed through Hadoop's FileSystem (no Spark job; a run asks for every table it writes,
-    before and after)."""
+def _latest_commit(spark: SparkSession, root: str, name: str):
+    """The FileStatus of the newest commit file in the table's log (listed through Hadoop's
+    FileSystem, no Spark job), or None when the table does not exist."""
     fs, log_dir = hadoop_fs(spark, f"{table_path(root, name)}/_delta_log")
     if not fs.exists(log_dir):
         return None
-    commits = [COMMIT_FILE.match(status.getPath().getName()) for status in fs.listStatus(log_dir)]
-    found = [int(match.group(1)) for match in commits if match]
-    return max(found) if found else None
+    commits = [
+        (int(match.group(1)), status)
+        for status in fs.listStatus(log_dir)
+        if (match := COMMIT_FILE.match(status.getPath().getName()))
+    ]
+    return max(commits, key=lambda found: found[0])[1] if commits else None
+
+
+def version(spark: SparkSession, root: str, name: str) -> int | None:
+    """The table's latest version, or None when it does not exist: the newest commit file in its
+    log (a run asks for every table it writes, before and after)."""
+    status = _latest_commit(spark, root, name)
+    return None if status is None else int(COMMIT_FILE.match(status.getPath().getName()).group(1))
+
+
+def identity(spark: SparkSession, root: str, name: str) -> str | None:
+    """What the table is now, as a string that changes with every commit: its latest version with
+    that commit file's size and modification time (a table dropped and written again up to the
+    same version is another table). None when it does not exist. Costs one log listing."""
+    status = _latest_commit(spark, root, name)
+    if status is None:
+        return None
+    return f"{status.getPath().getName()}:{status.getLen()}:{status.getModificationTime()}"
+
+
+def required_identity(spark: SparkSession, root: str, name: str) -> str:
+    """The table's :func:`identity`; TableNotFoundError when it does not exist (without loading
+    its snapshot, as :func:`read` would)."""
+    found = identity(spark, root, name)
+    if found is None:
+        raise _not_found(root, name)
+    return found
+
+
+def identities(spark: SparkSession, root: str, names) -> dict[str, str | None]:
+    return {name: identity(spark, root, name) for name in names}
 
 
 def versions(spark: SparkSession, root: str, names) -> dict[str, int | None]:
@@ -294,6 +330,17 @@ def delete_matching(spark: SparkSession, root: str, name: str, keys_df: DataFram
     )
     metrics = DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["operationMetrics"] or {}
     return int(metrics.get("numTargetRowsDeleted", 0))
+
+
+def add_missing_columns(spark: SparkSession, root: str, name: str) -> list[str]:
+    """Add the columns the table's declared schema has and the table lacks (a table written by an
+    earlier crmlake), nullable: the rows it holds read null there. Returns the columns added."""
+    present = set(read(spark, root, name).columns)
+    missing = [field for field in spec(name).schema.fields if field.name not in present]
+    if missing:
+        columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in missing)
+        spark.sql(f"ALTER TABLE delta.`{table_path(root, name)}` ADD COLUMNS ({columns})")
+    return [field.name for field in missing]
 
 
 def delta_table(spark: SparkSession, root: str, name: str) -> DeltaTable:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -255,29 +256,53 @@ def source_fingerprints(spark: SparkSession, root: str, days: list[dt.date]) -> 
     return {d: hashlib.sha256("\n".join(sorted(files[d])).encode()).hexdigest() for d in days}
 
 
-def days_to_build(
-    spark: SparkSession, root: str, days: list[dt.date]
-) -> tuple[list[dt.date], dict[dt.date, str], dict[dt.date, str]]:
+def sources_identity(spark: SparkSession, root: str) -> str:
+    """What the silver sources are now: a hash of each one's latest commit (a log listing per
+    table, no snapshot read). While it has not moved, no day's file list has changed."""
+    parts = [f"{name}={tables.identity(spark, root, name)}" for name in DAILY_SOURCES]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class DailyPlan:
+    """What :func:`refresh` does for some days: ``todo`` (missing or stale, with ``reasons``), the
+    current ``fingerprints`` of every day, the ``sources`` identity they were taken at, and the
+    days ``confirmed`` current by listing files since their last check."""
+
+    todo: list[dt.date]
+    fingerprints: dict[dt.date, str]
+    reasons: dict[dt.date, str]
+    sources: str
+    confirmed: list[dt.date] = field(default_factory=list)
+
+
+def days_to_build(spark: SparkSession, root: str, days: list[dt.date]) -> DailyPlan:
     """Which of ``days`` are missing from subscriber_daily or stale (their silver files changed
-    since they were built). Returns (days to build, current fingerprints, reason per day)."""
-    current = source_fingerprints(spark, root, days)
-    built: dict[dt.date, str] = {}
+    since they were built). When every day was built or found current while the sources were
+    what they are now, no file is listed."""
+    sources = sources_identity(spark, root)  # taken first: a commit after it is seen next time
+    built: dict[dt.date, tuple[str, str | None]] = {}
     if tables.exists(spark, root, DAILY_BUILDS):
+        builds_df = tables.read(spark, root, DAILY_BUILDS)
+        checked = F.col("sources_checked") if "sources_checked" in builds_df.columns else F.lit(None)
         lo, hi = min(days), max(days)
         for row in (
-            tables.read(spark, root, DAILY_BUILDS)
-            .where(F.col("date").between(F.lit(lo), F.lit(hi)))
-            .select("date", "source_fingerprint")
+            builds_df.where(F.col("date").between(F.lit(lo), F.lit(hi)))
+            .select("date", "source_fingerprint", checked.cast("string").alias("sources_checked"))
             .collect()
         ):
-            built[row["date"]] = row["source_fingerprint"]
+            built[row["date"]] = (row["source_fingerprint"], row["sources_checked"])
+    if all(d in built and built[d][1] == sources for d in days):
+        return DailyPlan([], {d: built[d][0] for d in days}, {}, sources)
+    current = source_fingerprints(spark, root, days)
     reasons = {}
     for d in days:
         if d not in built:
             reasons[d] = "missing"
-        elif built[d] != current[d]:
+        elif built[d][0] != current[d]:
             reasons[d] = "stale"
-    return sorted(reasons), current, reasons
+    confirmed = [d for d in days if d not in reasons and built[d][1] != sources]
+    return DailyPlan(sorted(reasons), current, reasons, sources, confirmed)
 
 
 def silver_or_empty(spark: SparkSession, root: str, name: str) -> DataFrame:
@@ -293,39 +318,64 @@ def read_sources_for(spark: SparkSession, root: str, days: list[dt.date]) -> dic
     return {name: silver_or_empty(spark, root, name).where(tables.days_scope(name, days)) for name in DAILY_SOURCES}
 
 
-def build_days(spark: SparkSession, root: str, days: list[dt.date], fingerprints: dict, run_id: str) -> int:
-    """(Re)build subscriber_daily for ``days`` in one pass and record the builds. Returns rows."""
-    if not days:
-        return 0
-    src = read_sources_for(spark, root, days)
-    daily_df = subscriber_daily(
-        src["silver.usage"], src["silver.recharges"], src["silver.care_interactions"], src["silver.surveys"]
-    )
-    tables.replace_days(daily_df, root, SUBSCRIBER_DAILY, days)
-    # Rows per day for the registry, from the partitions just written (footers only).
-    built_df = tables.read(spark, root, SUBSCRIBER_DAILY).where(tables.days_scope(SUBSCRIBER_DAILY, days))
-    per_day = {r["date"]: r["count"] for r in built_df.groupBy("date").count().collect()}
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    builds_df = spark.createDataFrame(
-        [(d, fingerprints[d], int(per_day.get(d, 0)), now, run_id) for d in days], DAILY_BUILDS_SCHEMA
-    )
-    if tables.exists(spark, root, DAILY_BUILDS):
-        tables.merge(spark, builds_df, root, DAILY_BUILDS, on="t.date = s.date")
-    else:
-        tables.create(builds_df.coalesce(1), root, DAILY_BUILDS)
+def build_days(spark: SparkSession, root: str, plan: DailyPlan, run_id: str) -> int:
+    """(Re)build subscriber_daily for the plan's days in one pass and record the builds (and the
+    days confirmed current). Returns rows written."""
+    per_day: dict[dt.date, int] = {}
+    if plan.todo:
+        src = read_sources_for(spark, root, plan.todo)
+        daily_df = subscriber_daily(
+            src["silver.usage"], src["silver.recharges"], src["silver.care_interactions"], src["silver.surveys"]
+        )
+        tables.replace_days(daily_df, root, SUBSCRIBER_DAILY, plan.todo)
+        # Rows per day for the registry, from the partitions just written (footers only).
+        built_df = tables.read(spark, root, SUBSCRIBER_DAILY).where(tables.days_scope(SUBSCRIBER_DAILY, plan.todo))
+        per_day = {r["date"]: r["count"] for r in built_df.groupBy("date").count().collect()}
+    record_builds(spark, root, plan, per_day, run_id)
     return sum(per_day.values())
 
 
-def refresh(spark: SparkSession, root: str, days: list[dt.date], run_id: str) -> dict:
+def record_builds(spark: SparkSession, root: str, plan: DailyPlan, per_day: dict[dt.date, int], run_id: str) -> None:
+    """Record the built days (fingerprint, rows, run) and mark the confirmed ones as checked at
+    the plan's source identity, in one commit."""
+    if not plan.todo and not plan.confirmed:
+        return
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    builds_df = spark.createDataFrame(
+        [(d, plan.fingerprints[d], int(per_day.get(d, 0)), now, run_id, plan.sources) for d in plan.todo],
+        DAILY_BUILDS_SCHEMA,
+    )
+    if not tables.exists(spark, root, DAILY_BUILDS):
+        tables.create(builds_df.coalesce(1), root, DAILY_BUILDS)
+        return
+    tables.add_missing_columns(spark, root, DAILY_BUILDS)  # sources_checked, on a table of an earlier crmlake
+    checked_df = spark.createDataFrame(
+        [(d, None, None, None, None, plan.sources) for d in plan.confirmed], DAILY_BUILDS_SCHEMA
+    )
+    every = {c: f"s.{c}" for c in DAILY_BUILDS_SCHEMA.fieldNames()}
+    tables.merge_actions(
+        spark,
+        builds_df.withColumn("is_built", F.lit(True)).unionByName(checked_df.withColumn("is_built", F.lit(False))),
+        root,
+        DAILY_BUILDS,
+        on="t.date = s.date",
+        updates=[("s.is_built", every), ("NOT s.is_built", {"sources_checked": "s.sources_checked"})],
+        inserts=[("s.is_built", every)],
+    )
+
+
+def refresh(spark: SparkSession, root: str, days: list[dt.date], run_id: str) -> tuple[dict, dict[dt.date, str]]:
     """Make subscriber_daily current for ``days``: build what is missing or stale, reuse the
-    rest. Returns what was done (for logs and run_log details)."""
-    todo, fingerprints, reasons = days_to_build(spark, root, days)
-    rows = build_days(spark, root, todo, fingerprints, run_id)
+    rest. Returns what was done (for logs and run_log details) and every day's source
+    fingerprint (what the snapshots that read those days depend on)."""
+    plan = days_to_build(spark, root, days)
+    rows = build_days(spark, root, plan, run_id)
     return {
         "days_needed": len(days),
-        "days_built": len(todo),
-        "days_missing": sum(1 for r in reasons.values() if r == "missing"),
-        "days_stale": sum(1 for r in reasons.values() if r == "stale"),
+        "days_built": len(plan.todo),
+        "days_missing": sum(1 for r in plan.reasons.values() if r == "missing"),
+        "days_stale": sum(1 for r in plan.reasons.values() if r == "stale"),
+        "days_checked": len(plan.todo) + len(plan.confirmed),
         "rows_written": rows,
-        "built": [d.isoformat() for d in todo],
-    }
+        "built": [d.isoformat() for d in plan.todo],
+    }, plan.fingerprints

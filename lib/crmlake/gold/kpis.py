@@ -306,9 +306,11 @@ def kpis_for(
     return frames[0].unionByName(frames[1])
 
 
-def kpis_scope(d: dt.date) -> str:
-    """The rows of gold.kpis that a run for ``d`` replaces."""
-    return tables.any_of(*[tables.where(period=period, period_start=start) for period, start, _ in periods_for(d)])
+def kpis_scope(d: dt.date, periods: tuple[str, ...] = ("day", "month")) -> str:
+    """The rows of gold.kpis that a run for ``d`` replaces (of ``periods``)."""
+    return tables.any_of(
+        *[tables.where(period=period, period_start=start) for period, start, _ in periods_for(d) if period in periods]
+    )
 
 
 def cohort_retention(history_df: DataFrame, d: dt.date, cohort_months: int) -> DataFrame:

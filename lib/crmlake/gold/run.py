@@ -9,6 +9,7 @@ A run for date ``D`` touches only what ``D`` needs: the subscriber-days of its w
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -17,6 +18,7 @@ from crmlake.catalog import tables
 from crmlake.core.log import stage
 from crmlake.core.outcome import JobOutcome
 from crmlake.gold import daily
+from crmlake.gold.builds import SNAPSHOT_BUILDS, SnapshotBuilds, input_fingerprint
 from crmlake.gold.features import FEATURES, FeatureParams, features_at
 from crmlake.gold.kpis import (
     COHORT_RETENTION,
@@ -29,6 +31,7 @@ from crmlake.gold.kpis import (
     periods_for,
 )
 from crmlake.gold.labels import CHURN_LABELS, LabelParams, churn_labels
+from crmlake.gold.segments import SEGMENTS
 from crmlake.gold.segments_run import segments_as_of
 
 SUBSCRIBERS = "silver.subscribers"
@@ -56,8 +59,34 @@ def daily_days_for_features(snapshots: list[dt.date], params: FeatureParams, lab
     return sorted(days)
 
 
-def _history(spark: SparkSession, root: str) -> DataFrame:
-    return tables.read(spark, root, SUBSCRIBERS)  # TableNotFoundError (exit 5) before ingest
+class Inputs:
+    """The tables a snapshot reads, opened (and the first extract's
+    date queried) only when a snapshot is actually computed: a run that writes nothing reads
+    nothing."""
+
+    def __init__(self, spark: SparkSession, root: str) -> None:
+        self.spark, self.root = spark, root
+
+    @cached_property
+    def history(self) -> DataFrame:
+        return tables.read(self.spark, self.root, SUBSCRIBERS)
+
+    @cached_property
+    def daily(self) -> DataFrame:
+        return tables.read(self.spark, self.root, daily.SUBSCRIBER_DAILY)
+
+    @cached_property
+    def network(self) -> DataFrame:
+        return daily.silver_or_empty(self.spark, self.root, NETWORK)
+
+    @cached_property
+    def care(self) -> DataFrame:
+        return daily.silver_or_empty(self.spark, self.root, CARE)
+
+    @cached_property
+    def first_extract(self) -> dt.date | None:
+        """The first day a subscriber master extract covers (None: none yet)."""
+        return self.history.agg(F.min("valid_from")).first()[0]
 
 
 def run_features(
@@ -69,38 +98,58 @@ def run_features(
     run_id: str,
 ) -> JobOutcome:
     """Refresh the subscriber-days the snapshots need, then write each snapshot's features and
-    the labels that have become observable (snapshot ``s - horizon`` for each ``s``)."""
+    the labels that have become observable (snapshot ``s - horizon`` for each ``s``). A snapshot
+    whose inputs did not change since it was written is left as it is
+    (:mod:`crmlake.gold.builds`)."""
     out = JobOutcome()
-    history_df = _history(spark, root)
+    identities = {SUBSCRIBERS: tables.required_identity(spark, root, SUBSCRIBERS)}  # exit 5 before ingest
     with stage("subscriber_daily", snapshots=f"{snapshots[0]}..{snapshots[-1]}") as info:
-        refreshed = daily.refresh(spark, root, daily_days_for_features(snapshots, params, labels), run_id)
+        refreshed, fingerprints = daily.refresh(spark, root, daily_days_for_features(snapshots, params, labels), run_id)
         info.update({k: v for k, v in refreshed.items() if k != "built"})
     out.details["subscriber_daily"] = refreshed
     out.rows_written += refreshed["rows_written"]
-    if refreshed["days_built"]:
+    if refreshed["days_checked"]:
         out.tables.update({daily.SUBSCRIBER_DAILY, daily.DAILY_BUILDS})
-    daily_df = tables.read(spark, root, daily.SUBSCRIBER_DAILY)
-    network_df = daily.silver_or_empty(spark, root, NETWORK)
-    first_extract = history_df.agg(F.min("valid_from")).first()[0]
+    builds = SnapshotBuilds(spark, root, [FEATURES, CHURN_LABELS], run_id)
+    identities[NETWORK] = tables.identity(spark, root, NETWORK)
+    inputs = Inputs(spark, root)
+    unchanged = []
     for s in snapshots:
-        with stage("features", date=s) as info:
-            features_df = features_at(daily_df, history_df, network_df, s, params, first_extract)
-            tables.replace_days(features_df, root, FEATURES, [s])
-            info["rows"] = tables.last_operation_rows(spark, root, FEATURES)
-            out.rows_written += info["rows"]
-            out.tables.add(FEATURES)
+        window = day_range(s - dt.timedelta(days=params.lookback_days - 1), s)
+        fingerprint = input_fingerprint(FEATURES, s, "", fingerprints, window, identities, [params])
+        if builds.is_current(FEATURES, s, "", fingerprint):
+            unchanged.append(f"{FEATURES} {s}")
+        else:
+            with stage("features", date=s) as info:
+                features_df = features_at(inputs.daily, inputs.history, inputs.network, s, params, inputs.first_extract)
+                tables.replace_days(features_df, root, FEATURES, [s])
+                info["rows"] = tables.last_operation_rows(spark, root, FEATURES)
+                out.rows_written += info["rows"]
+                out.tables.add(FEATURES)
+                builds.record(FEATURES, s, "", fingerprint, info["rows"])
         for h in labels.horizons:  # the churn model's horizon and the campaigns' outcome window
             at = labels.at_horizon(h)
-            ls = label_snapshot(s, at)
-            if first_extract is None or ls < first_extract:
-                continue  # no master known on that day: nobody to label
+            ls, scope = label_snapshot(s, at), f"horizon_days={h}"
+            fingerprint = input_fingerprint(
+                CHURN_LABELS, ls, scope, fingerprints, day_range(*at.daily_range(ls)), identities, [at]
+            )
+            if builds.is_current(CHURN_LABELS, ls, scope, fingerprint):
+                unchanged.append(f"{CHURN_LABELS} {ls} {scope}")
+                continue
+            if inputs.first_extract is None or ls < inputs.first_extract:
+                builds.record(CHURN_LABELS, ls, scope, fingerprint, 0)  # no master known on that day: nobody to label
+                continue
             with stage("churn_labels", snapshot=ls, horizon_days=h) as info:
                 lo, hi = at.daily_range(ls)
-                labels_df = churn_labels(history_df, daily_df.where(F.col("date").between(lo, hi)), ls, at)
+                labels_df = churn_labels(inputs.history, inputs.daily.where(F.col("date").between(lo, hi)), ls, at)
                 tables.replace_days(labels_df, root, CHURN_LABELS, [ls], horizon_days=h)
                 info["rows"] = tables.last_operation_rows(spark, root, CHURN_LABELS)
                 out.rows_written += info["rows"]
                 out.tables.add(CHURN_LABELS)
+                builds.record(CHURN_LABELS, ls, scope, fingerprint, info["rows"])
+    if builds.commit():
+        out.tables.add(SNAPSHOT_BUILDS)
+    out.details["snapshots_unchanged"] = unchanged
     return out
 
 
@@ -108,43 +157,75 @@ def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiPa
     """For each date: refresh the subscriber-days of its month to date, then write its daily
     and month-to-date KPI rows and the cohort retention as known on that date. Segment
     dimensions take each subscriber's segment from the latest gold.segments snapshot on or
-    before the date; without one, their rows are not produced and the details say why."""
+    before the date; without one, their rows are not produced and the details say why.
+
+    The month-to-date rows of a month are written by the last date of that month in ``dates``
+    (each date's would replace the one before). A date whose rows were written from the same
+    inputs is left as it is (:mod:`crmlake.gold.builds`)."""
     out = JobOutcome()
-    history_df = _history(spark, root)
+    identities = {SUBSCRIBERS: tables.required_identity(spark, root, SUBSCRIBERS)}  # exit 5 before ingest
     needed = sorted({day for d in dates for _, start, end in periods_for(d) for day in day_range(start, end)})
     with stage("subscriber_daily", dates=f"{dates[0]}..{dates[-1]}") as info:
-        refreshed = daily.refresh(spark, root, needed, run_id)
+        refreshed, fingerprints = daily.refresh(spark, root, needed, run_id)
         info.update({k: v for k, v in refreshed.items() if k != "built"})
     out.details["subscriber_daily"] = refreshed
     out.rows_written += refreshed["rows_written"]
-    if refreshed["days_built"]:
+    if refreshed["days_checked"]:
         out.tables.update({daily.SUBSCRIBER_DAILY, daily.DAILY_BUILDS})
-    daily_df = tables.read(spark, root, daily.SUBSCRIBER_DAILY)
-    care_df = daily.silver_or_empty(spark, root, CARE)
+    builds = SnapshotBuilds(spark, root, [KPIS, COHORT_RETENTION], run_id)
     by_segment = [dim for dim in params.dimensions if dim in SEGMENT_DIMENSIONS]
+    if by_segment:
+        identities[SEGMENTS] = tables.identity(spark, root, SEGMENTS)
+    inputs = Inputs(spark, root)
+    last_of_month = {d.replace(day=1): d for d in sorted(dates)}
+    unchanged = []
     for d in dates:
         month_start = d.replace(day=1)
-        segments_df, missing = segments_as_of(spark, root, d, by_segment) if by_segment else (None, None)
-        if missing:
-            out.details.setdefault("segment_dimensions_skipped", {})[str(d)] = f"{missing}: no KPIs by {by_segment}"
-        with stage("kpis", date=d) as info:
+        periods = ("day", "month") if last_of_month[month_start] == d else ("day",)
+        month = day_range(month_start, d)
+        keys = {
+            period: (d if period == "day" else month_start, period, input_fingerprint(
+                KPIS, d, period, fingerprints, month, identities, [params]
+            ))
+            for period in periods
+        }  # fmt: skip
+        if all(builds.is_current(KPIS, *key) for key in keys.values()):
+            unchanged.append(f"{KPIS} {d}")
+        else:
+            segments_df, missing = segments_as_of(spark, root, d, by_segment) if by_segment else (None, None)
             if missing:
-                info["skipped"] = f"{missing}: no KPIs by {by_segment}"
-            kpis_df = kpis_for(
-                history_df,
-                daily_df.where(F.col("date").between(month_start, d)),
-                care_df.where(F.col("event_date").between(month_start, d)),
-                d,
-                params,
-                segments_df,
-            )
-            tables.replace_where(kpis_df.coalesce(1), root, KPIS, kpis_scope(d))
-            info["rows"] = tables.last_operation_rows(spark, root, KPIS)
-            out.rows_written += info["rows"]
+                out.details.setdefault("segment_dimensions_skipped", {})[str(d)] = f"{missing}: no KPIs by {by_segment}"
+            with stage("kpis", date=d) as info:
+                if missing:
+                    info["skipped"] = f"{missing}: no KPIs by {by_segment}"
+                kpis_df = kpis_for(
+                    inputs.history,
+                    inputs.daily.where(F.col("date").between(month_start, d)),
+                    inputs.care.where(F.col("event_date").between(month_start, d)),
+                    d,
+                    params,
+                    segments_df,
+                ).where(F.col("period").isin(*periods))
+                tables.replace_where(kpis_df.coalesce(1), root, KPIS, kpis_scope(d, periods))
+                info["rows"] = tables.last_operation_rows(spark, root, KPIS)
+                out.rows_written += info["rows"]
+                out.tables.add(KPIS)
+                for key in keys.values():
+                    builds.record(KPIS, *key, info["rows"])
+        fingerprint = input_fingerprint(
+            COHORT_RETENTION, d, "", {}, [], {SUBSCRIBERS: identities[SUBSCRIBERS]}, [params]
+        )
+        if builds.is_current(COHORT_RETENTION, d, "", fingerprint):
+            unchanged.append(f"{COHORT_RETENTION} {d}")
+            continue
         with stage("cohort_retention", date=d) as info:
-            cohorts_df = cohort_retention(history_df, d, params.cohort_months)
+            cohorts_df = cohort_retention(inputs.history, d, params.cohort_months)
             tables.replace_days(cohorts_df.coalesce(1), root, COHORT_RETENTION, [d])
             info["rows"] = tables.last_operation_rows(spark, root, COHORT_RETENTION)
             out.rows_written += info["rows"]
-    out.tables.update({KPIS, COHORT_RETENTION})
+            out.tables.add(COHORT_RETENTION)
+            builds.record(COHORT_RETENTION, d, "", fingerprint, info["rows"])
+    if builds.commit():
+        out.tables.add(SNAPSHOT_BUILDS)
+    out.details["snapshots_unchanged"] = unchanged
     return out
