@@ -13,7 +13,7 @@ ROOT must hold ingested silver for at least ``history + 1`` days (``history`` wi
 3. one day: ``crmlake features --date D+1`` finds every day of its window built and current
    except D+1, builds that one day and the snapshot at D+1;
 4. idle rerun: ``crmlake features --date D+1`` again (nothing to build: the fixed cost);
-5. ``crmlake kpis --date D+1`` (month to date, its days already built).
+5. ``crmlake kpis --date D+1`` (month to date, its days already built), then again (idle).
 
 One new day (ingest, features, KPIs) is compared with the rebuild. Appends a block to RESULTS.md.
 """
@@ -67,6 +67,7 @@ def main() -> None:
         "churn_labels",
         "kpis",
         "cohort_retention",
+        "snapshot_builds",
     ):
         shutil.rmtree(root / "gold" / table, ignore_errors=True)
     conf = root.parent / "crmlake-bench-incremental.yaml"
@@ -84,6 +85,7 @@ def main() -> None:
     od_n = last_details(root, "features")["days_built"]
     id_s, _ = run_spark(root, conf, env, "--date", new_day.isoformat())
     kp_s, kp_st = run_spark(root, conf, env, "--date", new_day.isoformat(), job="kpis")
+    kp_idle_s, _ = run_spark(root, conf, env, "--date", new_day.isoformat(), job="kpis")
 
     usage_rows = DeltaTable(str(root / "silver" / "usage")).to_pyarrow_dataset().count_rows()
     lines = [
@@ -108,6 +110,7 @@ def main() -> None:
         f"- one day / rebuild: {od_s / rb_s:.1%} whole command, {od_daily / rb_daily:.1%} subscriber_daily stage",
         f"- `kpis --date {new_day}` (its days already built): {kp_s:,.1f} s whole command, "
         f"kpis stage {kp_st.get('kpis', 0):,.1f} s, cohort stage {kp_st.get('cohort_retention', 0):,.1f} s",
+        f"- rerun of the same `kpis`, nothing to write: {kp_idle_s:,.1f} s whole command",
         f"- one new day in all ({'ingest + ' if ing_s is not None else ''}features + kpis): {new_total:,.1f} s = "
         f"{new_total / rb_s:.1%} of the features rebuild",
     ]
