@@ -3,6 +3,7 @@ the wrong folder. Each test is a fault that once lost, duplicated or hid data.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -238,6 +239,7 @@ def assert_as_one_clean_run_leaves(spark, root: str, clean: str) -> None:
         "_file_modified_at",
         "derived_at",
         "source_fingerprint",
+        "_bronze_commit",
     ]
     for name in INGEST_TABLES:
         assertDataFrameEqual(tables.read(spark, root, name).drop(*drop), tables.read(spark, clean, name).drop(*drop))
@@ -264,6 +266,35 @@ def test_a_run_killed_mid_way_leaves_nothing_taken_twice_or_missed(spark, cfg, h
         assert (tables.read(spark, cfg.root, name).count() if tables.exists(spark, cfg.root, name) else None) == rows
     assert run_ingest(cfg.root, spark, "--date", D1) == 0
     assert_as_one_clean_run_leaves(spark, cfg.root, str(tmp_path / "clean"))
+
+
+def test_the_orphan_check_reads_bronze_only_when_bronze_moved_past_the_registry(spark, cfg, hmac_key):
+    """After a run, bronze's latest commit is recorded in the registry: the next run knows no
+    batch can be unregistered without reading bronze. A bronze commit the registry never saw
+    (what a run killed before its registration leaves) is looked for, and registered."""
+    from crmlake.bronze.land import bronze_caught_up, register_orphans
+    from crmlake.contracts.entities import ENTITIES
+
+    base_landing(cfg.root)
+    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+    usage, subscribers = ENTITIES["usage"], ENTITIES["subscribers"]
+    assert bronze_caught_up(spark, cfg.root, usage) and bronze_caught_up(spark, cfg.root, subscribers)
+
+    orphan_df = tables.read(spark, cfg.root, "bronze.usage").withColumn("_batch_id", F.lit("killed-run-batch"))
+    tables.append(orphan_df.localCheckpoint(), cfg.root, "bronze.usage")
+    assert not bronze_caught_up(spark, cfg.root, usage)
+    assert bronze_caught_up(spark, cfg.root, subscribers)  # its bronze did not move
+    assert register_orphans(spark, cfg.root, usage, [dt.date.fromisoformat(D1)]) == 1
+    registry_df = tables.read(spark, cfg.root, "bronze.ingested_files")
+    assert registry_df.where("_batch_id = 'killed-run-batch'").count() == 1
+    assert bronze_caught_up(spark, cfg.root, usage)
+
+    # a registry an earlier crmlake wrote records no bronze commit: the check runs in full
+    registry_df.drop("_bronze_commit").localCheckpoint().write.format("delta").mode("overwrite").option(
+        "overwriteSchema", "true"
+    ).save(tables.table_path(cfg.root, "bronze.ingested_files"))
+    assert not bronze_caught_up(spark, cfg.root, usage)
+    assert register_orphans(spark, cfg.root, usage, [dt.date.fromisoformat(D1)]) == 0
 
 
 def test_a_rerun_derives_only_the_days_that_changed_and_an_idle_one_nothing(spark, cfg, hmac_key):

@@ -27,12 +27,29 @@ def bronze_name(entity: Entity) -> str:
     return f"bronze.{entity.name}"
 
 
+def bronze_caught_up(spark: SparkSession, root: str, entity: Entity) -> bool:
+    """Whether the registry recorded bronze's latest commit for the entity. A run registers its
+    files after its last bronze write (and registers the orphans of killed runs before its
+    first), so while bronze has not moved since such a registration, no batch it holds can be
+    missing from the registry: the orphan check is skipped without reading bronze. A bronze
+    rolled back by a failed run, or a registry of an earlier crmlake, is checked in full."""
+    current = tables.identity(spark, root, bronze_name(entity))
+    if current is None:
+        return True  # no bronze: nothing can be orphaned
+    if not tables.exists(spark, root, INGESTED_FILES):
+        return False
+    registry_df = tables.read(spark, root, INGESTED_FILES)
+    if "_bronze_commit" not in registry_df.columns:
+        return False
+    return not registry_df.where((F.col("entity") == entity.name) & (F.col("_bronze_commit") == current)).isEmpty()
+
+
 def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[dt.date]) -> int:
     """Registers the files bronze holds rows of but ``bronze.ingested_files`` does not name: a
     run killed between its bronze commit and its registration leaves them so. Bronze is what
     was taken; the registry is caught up with it before anything is judged new. Returns the
     files registered."""
-    if not days or not tables.exists(spark, root, bronze_name(entity)):
+    if not days or bronze_caught_up(spark, root, entity):
         return 0
     bronze_df = tables.read(spark, root, bronze_name(entity)).where(F.col("_file_date").isin(days))
     registered = None
@@ -61,7 +78,7 @@ def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[
     orphans = taken.collect()
     if not orphans:
         return 0
-    rows = []
+    rows, bronze_commit = [], tables.identity(spark, root, bronze_name(entity))
     for r in orphans:
         modified_ms = int(r["_file_modified_at"].timestamp() * 1000)  # collected as local time
         landed = LandingFile(f"{root.rstrip('/')}/{r['_source_file']}", r["_source_file"], r["_file_date"],
@@ -69,7 +86,8 @@ def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[
         # the content hash, where the file is still there as it was taken
         unchanged = file_size(spark, landed.path) == landed.size
         rows.append((entity.name, r["_source_file"], r["_file_size"], modified_ms, r["_file_date"], r["_batch_id"],
-                     r["_ingested_at"], r["rows"], content_sha256(spark, landed) if unchanged else None))  # fmt: skip
+                     r["_ingested_at"], r["rows"], content_sha256(spark, landed) if unchanged else None,
+                     bronze_commit))  # fmt: skip
     _register(spark, root, rows)
     log(
         "files in bronze that a killed run did not register: registered now, not taken again",
@@ -181,6 +199,7 @@ def land_to_bronze(
     for f in with_content:
         if not rows_per_file.get(f.relative):
             log("landing file without records (a header only?): taken, no rows", logging.WARNING, file=f.relative)
+    bronze_commit = tables.identity(spark, root, bronze_name(entity))  # after the last bronze write
     registry = [
         (
             entity.name,
@@ -192,6 +211,7 @@ def land_to_bronze(
             ingested_at,
             rows_per_file.get(f.relative, 0),
             f.content_sha256,
+            bronze_commit,
         )
         for f in files
     ]

@@ -118,6 +118,9 @@ INGESTED_FILES_SCHEMA = T.StructType(
         # what the file held (None where the file system could not say): a re-delivered file
         # with the same content is not taken again
         T.StructField("_content_sha256", T.StringType()),
+        # bronze's latest commit (tables.identity) when the file was registered: while bronze has
+        # not moved since, every batch it holds is registered and the orphan check is skipped
+        T.StructField("_bronze_commit", T.StringType()),
     ]
 )
 
