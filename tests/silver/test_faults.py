@@ -277,24 +277,23 @@ def test_the_orphan_check_reads_bronze_only_when_bronze_moved_past_the_registry(
 
     base_landing(cfg.root)
     assert run_ingest(cfg.root, spark, "--date", D1) == 0
-    usage, subscribers = ENTITIES["usage"], ENTITIES["subscribers"]
-    assert bronze_caught_up(spark, cfg.root, usage) and bronze_caught_up(spark, cfg.root, subscribers)
+    entities = [ENTITIES[name] for name in ("subscribers", "usage", "surveys")]  # no survey file: no bronze
+    assert bronze_caught_up(spark, cfg.root, entities) == {"subscribers", "usage", "surveys"}
 
     orphan_df = tables.read(spark, cfg.root, "bronze.usage").withColumn("_batch_id", F.lit("killed-run-batch"))
     tables.append(orphan_df.localCheckpoint(), cfg.root, "bronze.usage")
-    assert not bronze_caught_up(spark, cfg.root, usage)
-    assert bronze_caught_up(spark, cfg.root, subscribers)  # its bronze did not move
-    assert register_orphans(spark, cfg.root, usage, [dt.date.fromisoformat(D1)]) == 1
+    assert bronze_caught_up(spark, cfg.root, entities) == {"subscribers", "surveys"}  # usage moved, alone
+    assert register_orphans(spark, cfg.root, ENTITIES["usage"], [dt.date.fromisoformat(D1)]) == 1
     registry_df = tables.read(spark, cfg.root, "bronze.ingested_files")
     assert registry_df.where("_batch_id = 'killed-run-batch'").count() == 1
-    assert bronze_caught_up(spark, cfg.root, usage)
+    assert bronze_caught_up(spark, cfg.root, entities) == {"subscribers", "usage", "surveys"}
 
     # a registry an earlier crmlake wrote records no bronze commit: the check runs in full
     registry_df.drop("_bronze_commit").localCheckpoint().write.format("delta").mode("overwrite").option(
         "overwriteSchema", "true"
     ).save(tables.table_path(cfg.root, "bronze.ingested_files"))
-    assert not bronze_caught_up(spark, cfg.root, usage)
-    assert register_orphans(spark, cfg.root, usage, [dt.date.fromisoformat(D1)]) == 0
+    assert bronze_caught_up(spark, cfg.root, entities) == {"surveys"}
+    assert register_orphans(spark, cfg.root, ENTITIES["usage"], [dt.date.fromisoformat(D1)]) == 0
 
 
 def test_a_rerun_derives_only_the_days_that_changed_and_an_idle_one_nothing(spark, cfg, hmac_key):

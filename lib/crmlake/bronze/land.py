@@ -27,29 +27,33 @@ def bronze_name(entity: Entity) -> str:
     return f"bronze.{entity.name}"
 
 
-def bronze_caught_up(spark: SparkSession, root: str, entity: Entity) -> bool:
-    """Whether the registry recorded bronze's latest commit for the entity. A run registers its
-    files after its last bronze write (and registers the orphans of killed runs before its
-    first), so while bronze has not moved since such a registration, no batch it holds can be
-    missing from the registry: the orphan check is skipped without reading bronze. A bronze
-    rolled back by a failed run, or a registry of an earlier crmlake, is checked in full."""
-    current = tables.identity(spark, root, bronze_name(entity))
-    if current is None:
-        return True  # no bronze: nothing can be orphaned
+def bronze_caught_up(spark: SparkSession, root: str, entities: list[Entity]) -> set[str]:
+    """The entities whose bronze's latest commit the registry recorded (one registry query for
+    all). A run registers its files after its last bronze write (and registers the orphans of
+    killed runs before its first), so while bronze has not moved since such a registration, no
+    batch it holds can be missing from the registry: the orphan check is skipped without reading
+    bronze. A bronze rolled back by a failed run, or a registry of an earlier crmlake, is checked
+    in full. An entity without bronze is caught up: nothing can be orphaned."""
+    current = {entity.name: tables.identity(spark, root, bronze_name(entity)) for entity in entities}
+    caught_up = {name for name, commit in current.items() if commit is None}
     if not tables.exists(spark, root, INGESTED_FILES):
-        return False
+        return caught_up
     registry_df = tables.read(spark, root, INGESTED_FILES)
     if "_bronze_commit" not in registry_df.columns:
-        return False
-    return not registry_df.where((F.col("entity") == entity.name) & (F.col("_bronze_commit") == current)).isEmpty()
+        return caught_up
+    commits = [commit for commit in current.values() if commit is not None]
+    recorded = (
+        registry_df.where(F.col("_bronze_commit").isin(commits)).select("entity", "_bronze_commit").distinct().collect()
+    )
+    return caught_up | {r["entity"] for r in recorded if current.get(r["entity"]) == r["_bronze_commit"]}
 
 
 def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[dt.date]) -> int:
     """Registers the files bronze holds rows of but ``bronze.ingested_files`` does not name: a
     run killed between its bronze commit and its registration leaves them so. Bronze is what
-    was taken; the registry is caught up with it before anything is judged new. Returns the
-    files registered."""
-    if not days or bronze_caught_up(spark, root, entity):
+    was taken; the registry is caught up with it before anything is judged new (skip the call
+    for an entity :func:`bronze_caught_up` names). Returns the files registered."""
+    if not days or not tables.exists(spark, root, bronze_name(entity)):
         return 0
     bronze_df = tables.read(spark, root, bronze_name(entity)).where(F.col("_file_date").isin(days))
     registered = None

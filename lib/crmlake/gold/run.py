@@ -60,9 +60,8 @@ def daily_days_for_features(snapshots: list[dt.date], params: FeatureParams, lab
 
 
 class Inputs:
-    """The tables a snapshot reads, opened (and the first extract's
-    date queried) only when a snapshot is actually computed: a run that writes nothing reads
-    nothing."""
+    """The tables a snapshot reads, opened (and the first extract's date queried) only when a
+    snapshot is computed: a run that writes nothing reads none of them."""
 
     def __init__(self, spark: SparkSession, root: str) -> None:
         self.spark, self.root = spark, root

@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from crmlake.bronze.land import (
     INGESTED_FILES,
+    bronze_caught_up,
     bronze_name,
     land_to_bronze,
     new_landing_files,
@@ -153,10 +154,12 @@ class Ingestor:
             # Which files are new is settled before the first write. A file that cannot be
             # parsed fails its entity's bronze write; everything written before is restored.
             new_files, listed_days = {}, set()
+            caught_up = bronze_caught_up(self.spark, self.root, [ENTITIES[name] for name in entities])
             for name in entities:
                 listed = [f for day in days for f in list_landing_files(self.spark, self.root, name, day)]
                 listed_days |= {f.day for f in listed}
-                register_orphans(self.spark, self.root, ENTITIES[name], sorted({f.day for f in listed}))
+                if name not in caught_up:
+                    register_orphans(self.spark, self.root, ENTITIES[name], sorted({f.day for f in listed}))
                 new_files[name] = new_landing_files(self.spark, self.root, ENTITIES[name], listed)
                 # headers and file formats are checked before the first write
                 inspect_files(self.spark, ENTITIES[name], new_files[name])
