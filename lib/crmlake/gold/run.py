@@ -181,14 +181,11 @@ def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiPa
     for d in dates:
         month_start = d.replace(day=1)
         periods = ("day", "month") if last_of_month[month_start] == d else ("day",)
-        month = day_range(month_start, d)
-        keys = {
-            period: (d if period == "day" else month_start, period, input_fingerprint(
-                KPIS, d, period, fingerprints, month, identities, [params]
-            ))
-            for period in periods
-        }  # fmt: skip
-        if all(builds.is_current(KPIS, *key) for key in keys.values()):
+        fingerprint = input_fingerprint(KPIS, d, "", fingerprints, day_range(month_start, d), identities, [params])
+        # the day's rows are recorded under the day, the month to date's under the month's first
+        # day, with the fingerprint of the date they were computed as of
+        keys = [(d if period == "day" else month_start, period, fingerprint) for period in periods]
+        if all(builds.is_current(KPIS, *key) for key in keys):
             unchanged.append(f"{KPIS} {d}")
         else:
             segments_df, missing = segments_as_of(spark, root, d, by_segment) if by_segment else (None, None)
@@ -209,7 +206,7 @@ def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiPa
                 info["rows"] = tables.last_operation_rows(spark, root, KPIS)
                 out.rows_written += info["rows"]
                 out.tables.add(KPIS)
-                for key in keys.values():
+                for key in keys:
                     builds.record(KPIS, *key, info["rows"])
         fingerprint = input_fingerprint(
             COHORT_RETENTION, d, "", {}, [], {SUBSCRIBERS: identities[SUBSCRIBERS]}, [params]
