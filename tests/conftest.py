@@ -12,12 +12,6 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
-# A pytest-xdist worker's __main__ (execnet's) has neither __spec__ nor __file__, which PySpark's
-# Connect import check (reached by mlflow.spark.log_model) takes for a doctest run and answers
-# with sys.exit(0) when grpc is absent. Name the worker's main module so it is seen as a program.
-if os.environ.get("PYTEST_XDIST_WORKER") and not hasattr(sys.modules["__main__"], "__file__"):
-    sys.modules["__main__"].__file__ = __file__
-
 
 @pytest.fixture(scope="session")
 def base_cfg(tmp_path_factory):
