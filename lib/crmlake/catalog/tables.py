@@ -109,10 +109,6 @@ def required_identity(spark: SparkSession, root: str, name: str) -> str:
     return found
 
 
-def identities(spark: SparkSession, root: str, names) -> dict[str, str | None]:
-    return {name: identity(spark, root, name) for name in names}
-
-
 def versions(spark: SparkSession, root: str, names) -> dict[str, int | None]:
     return {name: version(spark, root, name) for name in names}
 
