@@ -239,6 +239,15 @@ def merge(
     )
 
 
+def upsert(spark: SparkSession, source_df: DataFrame, root: str, name: str) -> None:
+    """Insert or replace ``source_df``'s rows by the table's declared key; a missing table is
+    created from them."""
+    if not exists(spark, root, name):
+        create(source_df, root, name)
+        return
+    merge(spark, source_df, root, name, on=" AND ".join(f"t.{k} = s.{k}" for k in spec(name).key))
+
+
 def merge_actions(
     spark: SparkSession,
     source_df: DataFrame,

@@ -86,10 +86,6 @@ class SnapshotBuilds:
         if not self.pending:
             return False
         builds_df = self.spark.createDataFrame(self.pending, SNAPSHOT_BUILDS_SCHEMA).coalesce(1)
-        if tables.exists(self.spark, self.root, SNAPSHOT_BUILDS):
-            on = "t.table_name = s.table_name AND t.snapshot_date = s.snapshot_date AND t.scope = s.scope"
-            tables.merge(self.spark, builds_df, self.root, SNAPSHOT_BUILDS, on=on)
-        else:
-            tables.create(builds_df, self.root, SNAPSHOT_BUILDS)
+        tables.upsert(self.spark, builds_df, self.root, SNAPSHOT_BUILDS)
         self.pending = []
         return True
