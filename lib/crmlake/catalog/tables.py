@@ -191,8 +191,9 @@ def _writer(df: DataFrame, table: TableSpec, mode: str):
     writer = df.write.format("delta").mode(mode)
     if table.change_feed:
         writer = writer.option("delta.enableChangeDataFeed", "true")
-    if table.stats_columns:  # a table property: taken when the write creates the table
-        writer = writer.option("delta.dataSkippingStatsColumns", ",".join(table.stats_columns))
+    with_stats = [c for c in table.stats_columns if c in df.columns]
+    if with_stats:  # a table property: taken when the write creates the table
+        writer = writer.option("delta.dataSkippingStatsColumns", ",".join(with_stats))
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
     return writer
