@@ -15,7 +15,8 @@ from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
 from crmlake.core.jobkit import job_parser, optional_date, run_job
 from crmlake.core.lock import SILVER_WRITERS
-from crmlake.privacy.erasure import ERASURE_REGISTER, erase
+from crmlake.privacy.erasure import erase
+from crmlake.silver.erasure_register import ERASURE_REGISTER
 from crmlake.silver.identity import keys_of_listed_numbers, load_hmac_key
 from pyspark.sql import SparkSession
 

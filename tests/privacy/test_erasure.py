@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from crmlake.catalog import tables
 from crmlake.core.errors import BadValuesError
-from crmlake.privacy.erasure import ERASURE_REGISTER
+from crmlake.silver.erasure_register import ERASURE_REGISTER
 from crmlake.silver.identity import hmac_sha256_hex
 from crmlake_jobs.erase import main as erase_main
 from pyspark.sql import functions as F

@@ -11,8 +11,8 @@ import random
 import pytest
 import yaml
 from crmlake.catalog import tables
-from crmlake.privacy.erasure import ERASURE_REGISTER
 from crmlake.publish.run import CAMPAIGN_TARGETS
+from crmlake.silver.erasure_register import ERASURE_REGISTER
 from crmlake_jobs.publish import main as publish_main
 from pyspark.sql import functions as F
 

@@ -26,9 +26,8 @@ from crmlake.catalog import tables
 from crmlake.catalog.registry import holding_subscribers
 from crmlake.core.config import IdentityConfig
 from crmlake.core.log import stage
+from crmlake.silver.erasure_register import ERASURE_REGISTER
 from crmlake.silver.identity import hmac_sha256_hex, normalize_msisdn_from_config
-
-ERASURE_REGISTER = "silver.erasure_register"
 
 
 def register_rows(keys_df: DataFrame, request_id: str, d: dt.date) -> DataFrame:
@@ -36,13 +35,6 @@ def register_rows(keys_df: DataFrame, request_id: str, d: dt.date) -> DataFrame:
     return keys_df.select(
         "subscriber_key", F.lit(request_id).alias("request_id"), F.lit(d).cast("date").alias("erased_on")
     ).distinct()
-
-
-def erased_keys(spark: SparkSession, root: str) -> DataFrame | None:
-    """Every key ever erased (None when no erasure was ever requested)."""
-    if not tables.exists(spark, root, ERASURE_REGISTER):
-        return None
-    return tables.read(spark, root, ERASURE_REGISTER).select("subscriber_key").distinct()
 
 
 def _match(column: str, layer: str, identity: IdentityConfig, hmac_key: bytes) -> Column:

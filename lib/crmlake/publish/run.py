@@ -24,7 +24,6 @@ from crmlake.core.log import log, stage
 from crmlake.core.outcome import JobOutcome
 from crmlake.gold.features import FEATURES, filter_in_base, lit_date
 from crmlake.gold.segments import SCHEMES, SEGMENTS
-from crmlake.privacy.erasure import erased_keys
 from crmlake.publish.campaigns import Campaign, Definition, LakeView, check_against_lake, load_campaigns
 from crmlake.publish.handoff import export_list
 from crmlake.publish.jdbc import credentials, push, redacted
@@ -35,6 +34,7 @@ from crmlake.publish.targets import (
     suppressed,
     take_ranked,
 )
+from crmlake.silver.erasure_register import erased_keys
 from crmlake.silver.identity import keys_of_listed_numbers
 
 CAMPAIGN_TARGETS = "gold.campaign_targets"
