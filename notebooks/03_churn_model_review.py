@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import yaml
 from crmlake.catalog import tables
+from crmlake.core import config
 from crmlake.core.config import load_config
 from crmlake.core.session import build_session
-from crmlake.models import churn_run, monitoring
+from crmlake.models import churn_data, churn_run, churn_score, monitoring, registry
 from crmlake_jobs.score_churn import main as score_churn
 from crmlake_jobs.train_churn import main as train_churn
 from mlflow import MlflowClient
@@ -89,7 +90,7 @@ def run(job, conf: str, *args) -> None:
 
 # %%
 run(train_churn, conf_for(data / "churn_may.csv"))
-metrics = tables.read(spark, root, churn_run.MODEL_METRICS).toPandas()
+metrics = tables.read(spark, root, registry.MODEL_METRICS).toPandas()
 print(metrics.pivot_table(index=["candidate", "split"], columns="metric", values="value").round(3))
 registered = metrics[metrics["is_registered"]].iloc[0]
 print(f"registered: {registered['model_name']} version {registered['model_version']} ({registered['candidate']})")
@@ -117,7 +118,7 @@ print(client.get_run(version.run_id).data.tags["promotion.reason"])
 # %%
 june = conf_for(data / "churn_june.csv")
 run(score_churn, june, "--date", "2026-06-30")
-scores = tables.read(spark, root, churn_run.CHURN_SCORES).where(F.col("score_date") == "2026-06-30")
+scores = tables.read(spark, root, churn_score.CHURN_SCORES).where(F.col("score_date") == "2026-06-30")
 print(scores.groupBy("risk_band").agg(F.count("*").alias("customers"), F.avg("probability")).toPandas())
 for row in scores.orderBy(F.col("probability").desc()).limit(3).collect():
     print(
@@ -129,21 +130,21 @@ for row in scores.orderBy(F.col("probability").desc()).limit(3).collect():
 # Prices rose 15 % in June: MonthlyCharges and TotalCharges shift, the others do not.
 
 # %%
-may_df = churn_run.byo_dataset(
+may_df = churn_data.byo_dataset(
     spark,
-    churn_run.ChurnDataset(path=str(data / "churn_may.csv"), id="customerID", label="Churn"),
-    churn_run.ChurnConfig(),
+    config.ChurnDataset(path=str(data / "churn_may.csv"), id="customerID", label="Churn"),
+    config.ChurnConfig(),
 ).df
-june_df = churn_run.byo_dataset(
+june_df = churn_data.byo_dataset(
     spark,
-    churn_run.ChurnDataset(path=str(data / "churn_june.csv"), id="customerID", label="Churn"),
-    churn_run.ChurnConfig(),
+    config.ChurnDataset(path=str(data / "churn_june.csv"), id="customerID", label="Churn"),
+    config.ChurnConfig(),
     scoring=True,
 ).df
-champion = churn_run.current(registered["model_name"], "champion")
+champion = registry.current(registered["model_name"], "champion")
 columns = ["tenure", "Contract", "MonthlyCharges", "TotalCharges", "complaints_90d"]
-reference = churn_run._scored(champion.model, may_df.where(F.col("split") == "train")).select("score", *columns)
-current = churn_run._scored(champion.model, june_df).select("score", *columns)
+reference = churn_run.scored_by(champion.model, may_df.where(F.col("split") == "train")).select("score", *columns)
+current = churn_run.scored_by(champion.model, june_df).select("score", *columns)
 psi = monitoring.psi_table(reference, current, ["score", *columns])
 print(psi.round(3))
 assert psi.set_index("feature").loc["MonthlyCharges", "psi"] > 0.1 > psi.set_index("feature").loc["tenure", "psi"]

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from crmlake.core import tracking
     from crmlake.core.config import load_config
     from crmlake.core.session import build_session
-    from crmlake.models import churn_run, uplift_run
+    from crmlake.models import registry, uplift_run
     from crmlake.models.uplift import with_subscriber_split
     from crmlake.publish.targets import control_draw
     from crmlake.silver.identity import load_hmac_key
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 rankings["uplift model"] = "uplift"
                 tracking.use(root, settings.mlflow, uplift_run.TRAIN_JOB)
-                champion = churn_run.current(settings.uplift.model_name, settings.uplift.champion_alias)
+                champion = registry.current(settings.uplift.model_name, settings.uplift.champion_alias)
                 if champion is not None:
                     uplift_model = f"{settings.uplift.model_name} v{champion.version}"
                     trained_on = {tuple(x) for x in champion.inputs.get("lists", [])}

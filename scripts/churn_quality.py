@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from crmlake.core import tracking
     from crmlake.core.config import load_config
     from crmlake.core.session import build_session
-    from crmlake.models import churn_run, evaluation
+    from crmlake.models import churn_run, churn_score, evaluation, registry
     from crmlake.silver.identity import load_hmac_key
     from crmlake.synth.churn_truth import caught_by_cause, hazard_scores, truth_subscribers
 
@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(cfg)
     try:
         root, params, horizon = cfg.root, settings.churn, settings.labels.horizon_days
-        tracking.use(root, settings.mlflow, churn_run.SCORE_JOB)
-        champion = churn_run.current(params.model_name, params.champion_alias)
+        tracking.use(root, settings.mlflow, churn_score.SCORE_JOB)
+        champion = registry.current(params.model_name, params.champion_alias)
         if champion is None:
             print(f"no {params.model_name}@{params.champion_alias}: run train-churn first", file=sys.stderr)
             return 1
         test_dates = [dt.date.fromisoformat(s) for s in champion.inputs["snapshots"]["test"]]
         metrics = (
-            tables.read(spark, root, churn_run.MODEL_METRICS)
+            tables.read(spark, root, registry.MODEL_METRICS)
             .where(
                 (F.col("model_name") == params.model_name)
                 & (F.col("model_version") == champion.version)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             F.col("snapshot_date").isin([F.lit(d).cast("date") for d in test_dates])
         )
         scored_df = (
-            churn_run._scored(champion.model, features_df)
+            churn_run.scored_by(champion.model, features_df)
             .select("subscriber_key", "snapshot_date", F.col("score").alias("model_score"), f"`{ACTIVITY}`")
             .join(ceiling_df.withColumnRenamed("score", "hazard_score"), on=["subscriber_key", "snapshot_date"])
             .withColumnRenamed("model_score", "score")

@@ -122,7 +122,7 @@ def test_a_teams_columns_named_like_crmlakes_own_are_taken_or_refused_by_name(sp
     """A team's date column snapshot_date is the snapshot; other columns named like crmlake's
     own (label, split) are left out of the features, and refused when listed as features."""
     from crmlake.core.config import ChurnConfig, ChurnDataset
-    from crmlake.models.churn_run import byo_dataset
+    from crmlake.models.churn_data import byo_dataset
 
     path = str(tmp_path / "own.parquet")
     rows = [(f"c{i}", dt.date(2026, 1, 1 + i % 3), "yes" if i % 4 == 0 else "no", float(i), "x") for i in range(40)]

@@ -11,7 +11,7 @@ import re
 import mlflow
 import pytest
 from crmlake.catalog import tables
-from crmlake.models import churn_run
+from crmlake.models import churn_run, churn_score, registry
 from crmlake_jobs.features import main as features_main
 from crmlake_jobs.generate import main as generate_main
 from crmlake_jobs.ingest import main as ingest_main
@@ -102,12 +102,12 @@ def test_snapshots_are_split_by_time_with_an_embargo(spark, operator):
 def test_every_subscriber_in_the_base_is_scored_once_with_reasons(spark, operator):
     root = operator["root"]
     base = tables.read(spark, root, "gold.features").where(F.col("snapshot_date") == SCORED)
-    scores = tables.read(spark, root, churn_run.CHURN_SCORES).where(F.col("score_date") == SCORED)
+    scores = tables.read(spark, root, churn_score.CHURN_SCORES).where(F.col("score_date") == SCORED)
     assertDataFrameEqual(scores.select("subscriber_key"), base.select("subscriber_key"))
     assert scores.agg(F.min("decile"), F.max("decile")).first() == (1, 10)
     # a subscriber has drivers exactly when some feature pushes the score up (a low-risk one has none)
-    champion = churn_run.current("crmlake-churn-operator-test", "champion")
-    explained = churn_run.explain(churn_run._scored(champion.model, base), champion.model, champion.inputs, 3)
+    champion = registry.current("crmlake-churn-operator-test", "champion")
+    explained = churn_score.explain(churn_run.scored_by(champion.model, base), champion.model, champion.inputs, 3)
     pushed_up = explained.where(F.exists("contributions", lambda c: c > 0)).select("subscriber_key")
     assertDataFrameEqual(scores.where(F.size("drivers") > 0).select("subscriber_key"), pushed_up)
     assert scores.where(F.col("decile") == 1).agg(F.min(F.size("drivers"))).first()[0] > 0
@@ -118,9 +118,9 @@ def test_every_subscriber_in_the_base_is_scored_once_with_reasons(spark, operato
 
 
 def test_tree_contributions_add_up_on_the_operators_features(spark, operator):
-    champion = churn_run.current("crmlake-churn-operator-test", "champion")
+    champion = registry.current("crmlake-churn-operator-test", "champion")
     sample = tables.read(spark, operator["root"], "gold.features").where(F.col("snapshot_date") == SCORED).limit(300)
-    explained = churn_run.explain(churn_run._scored(champion.model, sample), champion.model, champion.inputs, 3)
+    explained = churn_score.explain(churn_run.scored_by(champion.model, sample), champion.model, champion.inputs, 3)
     total = F.aggregate("contributions", F.lit(0.0), lambda a, x: a + x)
     worst = explained.select(F.max(F.abs(F.col("bias") + total - F.col("raw_score")))).first()[0]
     assert worst < 1e-9
@@ -128,15 +128,17 @@ def test_tree_contributions_add_up_on_the_operators_features(spark, operator):
 
 def test_rescoring_a_date_leaves_the_same_rows(spark, operator):
     root = operator["root"]
-    before = tables.read(spark, root, churn_run.CHURN_SCORES).where(F.col("score_date") == SCORED).drop("run_id")
+    before = tables.read(spark, root, churn_score.CHURN_SCORES).where(F.col("score_date") == SCORED).drop("run_id")
     before = before.localCheckpoint()
     job(score_main, root, operator["conf"], spark, "--date", SCORED)
-    after = tables.read(spark, root, churn_run.CHURN_SCORES).where(F.col("score_date") == SCORED).drop("run_id")
+    after = tables.read(spark, root, churn_score.CHURN_SCORES).where(F.col("score_date") == SCORED).drop("run_id")
     assertDataFrameEqual(after, before)
 
 
 def test_monitoring_compares_with_the_training_snapshot_and_realized_churn(spark, operator):
-    monitoring = tables.read(spark, operator["root"], churn_run.MODEL_MONITORING).where(F.col("monitor_date") == SCORED)
+    monitoring = tables.read(spark, operator["root"], churn_score.MODEL_MONITORING).where(
+        F.col("monitor_date") == SCORED
+    )
     psi = monitoring.where(F.col("check") == "psi")
     assert {r["reference_date"] for r in psi.collect()} == {TRAIN[-1]}
     assert psi.where(F.col("subject") == "score").count() == 1 and psi.count() == 5
@@ -144,7 +146,7 @@ def test_monitoring_compares_with_the_training_snapshot_and_realized_churn(spark
     assert {r["score_date"] for r in realized.collect()} == {TEST[0]}
     # realized churn by decile counts exactly the labelled subscribers scored on that date
     labelled = (
-        tables.read(spark, operator["root"], churn_run.CHURN_SCORES)
+        tables.read(spark, operator["root"], churn_score.CHURN_SCORES)
         .where(F.col("score_date") == TEST[0])
         .join(
             tables.read(spark, operator["root"], "gold.churn_labels")

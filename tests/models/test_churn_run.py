@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 from crmlake.catalog import tables
-from crmlake.models import churn_run
+from crmlake.core import config
+from crmlake.models import churn_data, churn_run, churn_score, registry
 from crmlake.models.churn import LABEL
 from crmlake_jobs import score_churn as score_job
 from crmlake_jobs import train_churn as train_job
@@ -78,7 +79,7 @@ def byo(spark, tmp_path_factory):
 
 
 def test_byo_run_writes_every_metric_of_every_candidate_and_split(spark, byo):
-    metrics_df = tables.read(spark, byo["root"], churn_run.MODEL_METRICS)
+    metrics_df = tables.read(spark, byo["root"], registry.MODEL_METRICS)
     got = {(r["candidate"], r["split"], r["metric"]) for r in metrics_df.collect()}
     expected = {
         (c, s, m)
@@ -98,7 +99,7 @@ def test_byo_run_writes_every_metric_of_every_candidate_and_split(spark, byo):
 
 
 def test_byo_scores_every_row_with_deciles_bands_and_reasons(spark, byo):
-    scores_df = tables.read(spark, byo["root"], churn_run.CHURN_SCORES)
+    scores_df = tables.read(spark, byo["root"], churn_score.CHURN_SCORES)
     assert scores_df.count() == N
     row = scores_df.agg(
         F.min("decile"), F.max("decile"), F.countDistinct("risk_band"), F.min("probability"), F.max("probability")
@@ -122,15 +123,15 @@ def test_byo_scores_every_row_with_deciles_bands_and_reasons(spark, byo):
 
 
 def test_contributions_add_up_to_the_raw_score_on_every_row(spark, byo):
-    champion = churn_run.current(byo["model"], "champion")
-    data = churn_run.byo_dataset(
+    champion = registry.current(byo["model"], "champion")
+    data = churn_data.byo_dataset(
         spark,
-        churn_run.ChurnDataset(path=str(byo["folder"] / "telco.csv"), id="customerID", label="Churn", name="telco"),
-        churn_run.ChurnConfig(),
+        config.ChurnDataset(path=str(byo["folder"] / "telco.csv"), id="customerID", label="Churn", name="telco"),
+        config.ChurnConfig(),
         scoring=True,
     )
     sample_df = data.df.drop(LABEL, "split").limit(500)
-    explained = churn_run.explain(churn_run._scored(champion.model, sample_df), champion.model, champion.inputs, 3)
+    explained = churn_score.explain(churn_run.scored_by(champion.model, sample_df), champion.model, champion.inputs, 3)
     rows = explained.select(
         "raw_score", "bias", F.aggregate("contributions", F.lit(0.0), lambda a, x: a + x).alias("total")
     ).collect()
@@ -141,7 +142,7 @@ def test_contributions_add_up_to_the_raw_score_on_every_row(spark, byo):
 def test_reasons_name_the_feature_that_drives_the_score(spark, byo):
     """Churn was made to rise with complaints: for customers with five or more, complaints are
     the first reason, written with their own count."""
-    scores_df = tables.read(spark, byo["root"], churn_run.CHURN_SCORES)
+    scores_df = tables.read(spark, byo["root"], churn_score.CHURN_SCORES)
     export = telecom_export()
     heavy = export.loc[export["complaints_90d"] >= 5, ["customerID", "complaints_90d"]]
     assert len(heavy) >= 5
@@ -174,7 +175,7 @@ def test_promotion_rule_keeps_the_better_model_as_champion(spark, tmp_path):
         )
     assert decisions == [("crmlake-churn-promo/1", "1"), ("crmlake-churn-promo/2", "2"), ("crmlake-churn-promo/3", "2")]
     assert str(client.get_model_version_by_alias("crmlake-churn-promo", "challenger").version) == "3"
-    compared = tables.read(spark, root, churn_run.MODEL_METRICS).where("candidate = 'champion' AND metric = 'pr_auc'")
+    compared = tables.read(spark, root, registry.MODEL_METRICS).where("candidate = 'champion' AND metric = 'pr_auc'")
     assert sorted(r["model_version"] for r in compared.collect()) == ["1", "2"]  # the champion at runs 2 and 3
 
 
@@ -184,10 +185,10 @@ def test_scoring_refuses_a_table_without_the_models_columns_and_writes_nothing(s
     export.loc[0, "tenure"] = "about a year"  # no longer a number: read as text
     export.to_csv(tmp_path / "telco.csv", index=False)
     conf = conf_file(tmp_path, "telco", str(tmp_path / "telco.csv"))
-    before = tables.version(spark, byo["root"], churn_run.CHURN_SCORES)
+    before = tables.version(spark, byo["root"], churn_score.CHURN_SCORES)
     code = score_job.main(["--conf", conf, "--root", byo["root"], "--date", "2026-02-28"], spark=spark)
     assert code == 4
-    assert tables.version(spark, byo["root"], churn_run.CHURN_SCORES) == before
+    assert tables.version(spark, byo["root"], churn_score.CHURN_SCORES) == before
     failed = tables.read(spark, byo["root"], "gold.run_log").orderBy(F.col("started_at").desc()).first()
     assert failed["status"] == "failed"
     assert "'complaints_90d' is missing" in failed["message"] and "'tenure' is string" in failed["message"]
@@ -202,4 +203,4 @@ def test_unreadable_labels_stop_the_run_naming_file_column_and_rows(spark, tmp_p
     assert train_job.main(["--conf", conf, "--root", root], spark=spark) == 4
     err = capsys.readouterr().err
     assert "bad.csv" in err and "column 'Churn'" in err and "2 row(s)" in err and "C00005" in err
-    assert not tables.exists(spark, root, churn_run.MODEL_METRICS)
+    assert not tables.exists(spark, root, registry.MODEL_METRICS)

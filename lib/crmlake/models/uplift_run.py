@@ -30,17 +30,16 @@ from crmlake.gold.labels import CHURN_LABELS
 from crmlake.models import evaluation
 from crmlake.models import uplift_evaluation as ue
 from crmlake.models.churn import KEY, SNAPSHOT, FeatureSet, estimator, feature_set, missing_columns
-from crmlake.models.churn_run import (
+from crmlake.models.churn_data import features_at, require_table
+from crmlake.models.registry import (
     METRICS_SCHEMA,
     MODEL_METRICS,
     Champion,
-    _client,
-    _features_at,
-    _kinds,
-    _pip_requirements,
-    _require,
     current,
     incompatibilities,
+    input_kinds,
+    mlflow_client,
+    pip_requirements,
 )
 from crmlake.models.uplift import (
     RETAINED,
@@ -86,7 +85,7 @@ def training_rows(spark: SparkSession, root: str, d: dt.date, params: UpliftConf
     (persisted), ``fs``, ``unlabelled`` (targets without a label row), ``lists``."""
     advice = "run `crmlake publish` for past dates and `crmlake features` for their label dates first"
     for name in (CAMPAIGN_TARGETS, FEATURES, CHURN_LABELS):
-        _require(spark, root, name, advice)
+        require_table(spark, root, name, advice)
     targets_df = filter_matured(tables.read(spark, root, CAMPAIGN_TARGETS), d, horizon, params.campaigns)
     if tables.exists(spark, root, RUN_LOG):
         runs_df = tables.read(spark, root, RUN_LOG)
@@ -181,7 +180,7 @@ def _finite(value: float) -> float:
 
 def _inputs(df: DataFrame, fs: FeatureSet, chosen: Fitted, lists: list, counts: dict) -> dict:
     return {
-        "columns": _kinds(df, fs),
+        "columns": input_kinds(df, fs),
         "numeric": list(fs.numeric),
         "categorical": list(fs.categorical),
         "with_missing": list(fs.with_missing),
@@ -349,14 +348,14 @@ def _register(
             ARTIFACT,
             registered_model_name=params.model_name,
             signature=infer_signature(sample_pdf),
-            pip_requirements=_pip_requirements(),
+            pip_requirements=pip_requirements(),
         )
         version = str(logged.registered_model_version)
         mlflow.set_tags({"promotion.decision": decision, "promotion.reason": why, "model_version": version})
         if champion_value is not None:
             mlflow.log_metrics({"promotion.champion.qini": champion_value, "promotion.new.qini": new_value})
         mlflow_run = active.info.run_id
-    client = _client()
+    client = mlflow_client()
     alias = params.champion_alias if decision == "champion" else params.challenger_alias
     client.set_registered_model_alias(params.model_name, alias, version)
     for key, value in {"learner": chosen.learner, "candidate": chosen.candidate, "promotion": why}.items():
@@ -405,7 +404,7 @@ def score_uplift(
     """Score the base at ``d`` with ``@champion`` into gold.uplift_scores (that date's rows
     replaced): uplift, the arms' retention probabilities, and the uplift decile (1 = highest)."""
     out = JobOutcome()
-    features_df = _features_at(spark, root, d)
+    features_df = features_at(spark, root, d)
     tracking.use(root, mlflow_config, SCORE_JOB)
     champion = current(params.model_name, params.champion_alias)
     if champion is None:
