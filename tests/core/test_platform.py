@@ -13,7 +13,7 @@ from pathlib import Path
 import pyspark
 import pytest
 from crmlake.core.errors import VersionMismatchError
-from crmlake.core.session import DeltaPin, check_local_jars, check_runtime, jvm_versions
+from crmlake.core.session import DeltaPin, check_local_jars, check_runtime, jvm_versions, session_settings
 
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JARS = Path(pyspark.__file__).parent / "jars"
@@ -95,3 +95,13 @@ def test_fetch_jars_resolves_the_derived_coordinate_and_keeps_only_deltas_jars(t
     assert [n for n in names if artifact(n) in shipped] == []
     assert all(n.startswith(("delta-", "unitycatalog-", "postgresql-")) for n in names), names
     assert "postgresql-42.7.8.jar" in names  # the JDBC hand-off's driver (crmlake.core.session.JDBC_DRIVER)
+
+
+def test_settings_for_a_block_are_put_back_after_it_even_when_it_fails(spark):
+    key, unset_key = "spark.sql.inMemoryColumnarStorage.compressed", "spark.crmlake.test.unset"
+    before = spark.conf.get(key)
+    with pytest.raises(RuntimeError), session_settings(spark, {key: "false", unset_key: "1"}):
+        assert (spark.conf.get(key), spark.conf.get(unset_key)) == ("false", "1")
+        raise RuntimeError("the block fails")
+    assert spark.conf.get(key) == before
+    assert spark.conf.get(unset_key, None) is None

@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,6 +189,22 @@ def build_session(cfg: Config, verbose: bool = False) -> SparkSession:
     for key in ("spark.sql.shuffle.partitions", "spark.sql.session.timeZone"):
         spark.conf.set(key, settings[key])
     return spark
+
+
+@contextmanager
+def session_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Spark SQL ``settings`` for the statements run inside, the session's own put back after."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 if __name__ == "__main__":

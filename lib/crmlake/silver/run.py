@@ -44,6 +44,7 @@ from crmlake.contracts.rules import ContractParams
 from crmlake.core.errors import ConfigError, MissingInputError, ReconciliationError
 from crmlake.core.failpoints import failpoint
 from crmlake.core.log import log, stage
+from crmlake.core.session import session_settings
 from crmlake.landing.files import LandingFile, inspect_files, list_landing_files
 from crmlake.silver.classify import (
     QUARANTINE,
@@ -223,36 +224,40 @@ class Ingestor:
         if not days:
             return counts
         bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
-        classified_df = classify(
-            bronze_df,
-            entity,
-            self.params,
-            self.msisdn_e164 if entity.has_msisdn else None,
-            self.hmac_key,
-            known_df,
-            redelivered_files(self.spark, self.root, entity, days),
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            for row in classified_df.groupBy("_file_date", "_status").count().collect():
-                day = counts.by_file_date.setdefault(
-                    row["_file_date"].isoformat(), {"read": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
-                )
-                day[row["_status"]] += row["count"]
-                day["read"] += row["count"]
-            for day, c in counts.by_file_date.items():
-                if c["read"] != c["accepted"] + c["quarantined"] + c["duplicate"]:
-                    raise ReconciliationError(f"{entity.name} {day}: counts do not reconcile: {c}")
-            counts.read = sum(c["read"] for c in counts.by_file_date.values())
-            counts.accepted = sum(c["accepted"] for c in counts.by_file_date.values())
-            counts.quarantined = sum(c["quarantined"] for c in counts.by_file_date.values())
-            counts.duplicates = sum(c["duplicate"] for c in counts.by_file_date.values())
-            self._write_quarantine(entity, days, classified_df, run_id)
-            counts.written, counts.event_dates = self._write_silver(entity, classified_df)
-            read_by_day = {dt.date.fromisoformat(d): c["read"] for d, c in counts.by_file_date.items()}
-            record_derivations(self.spark, self.root, entity, {d: sources[d] for d in days}, self.rules,
-                               read_by_day, run_id)  # fmt: skip
-        finally:
-            classified_df.unpersist()
+        # The classified batch is cached for three reads (counts, quarantine, silver) and dropped:
+        # compressing its columns cost more than it saved (10.9 M usage rows, warm: the cache
+        # cost 32 s compressed, 15 s not). Read when the first action builds the cache.
+        with session_settings(self.spark, {"spark.sql.inMemoryColumnarStorage.compressed": "false"}):
+            classified_df = classify(
+                bronze_df,
+                entity,
+                self.params,
+                self.msisdn_e164 if entity.has_msisdn else None,
+                self.hmac_key,
+                known_df,
+                redelivered_files(self.spark, self.root, entity, days),
+            ).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                for row in classified_df.groupBy("_file_date", "_status").count().collect():
+                    day = counts.by_file_date.setdefault(
+                        row["_file_date"].isoformat(), {"read": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
+                    )
+                    day[row["_status"]] += row["count"]
+                    day["read"] += row["count"]
+                for day, c in counts.by_file_date.items():
+                    if c["read"] != c["accepted"] + c["quarantined"] + c["duplicate"]:
+                        raise ReconciliationError(f"{entity.name} {day}: counts do not reconcile: {c}")
+                counts.read = sum(c["read"] for c in counts.by_file_date.values())
+                counts.accepted = sum(c["accepted"] for c in counts.by_file_date.values())
+                counts.quarantined = sum(c["quarantined"] for c in counts.by_file_date.values())
+                counts.duplicates = sum(c["duplicate"] for c in counts.by_file_date.values())
+                self._write_quarantine(entity, days, classified_df, run_id)
+                counts.written, counts.event_dates = self._write_silver(entity, classified_df)
+                read_by_day = {dt.date.fromisoformat(d): c["read"] for d, c in counts.by_file_date.items()}
+                record_derivations(self.spark, self.root, entity, {d: sources[d] for d in days}, self.rules,
+                                   read_by_day, run_id)  # fmt: skip
+            finally:
+                classified_df.unpersist()
         return counts
 
     def _known_subscribers(self) -> DataFrame:
