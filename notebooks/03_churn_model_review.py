@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from crmlake.catalog import tables
-from crmlake.core import config
+from crmlake.core import settings
 from crmlake.core.config import load_config
 from crmlake.core.session import build_session
 from crmlake.models import churn_data, churn_run, churn_score, monitoring, registry
@@ -132,13 +132,13 @@ for row in scores.orderBy(F.col("probability").desc()).limit(3).collect():
 # %%
 may_df = churn_data.byo_dataset(
     spark,
-    config.ChurnDataset(path=str(data / "churn_may.csv"), id="customerID", label="Churn"),
-    config.ChurnConfig(),
+    settings.ChurnDataset(path=str(data / "churn_may.csv"), id="customerID", label="Churn"),
+    settings.ChurnConfig(),
 ).df
 june_df = churn_data.byo_dataset(
     spark,
-    config.ChurnDataset(path=str(data / "churn_june.csv"), id="customerID", label="Churn"),
-    config.ChurnConfig(),
+    settings.ChurnDataset(path=str(data / "churn_june.csv"), id="customerID", label="Churn"),
+    settings.ChurnConfig(),
     scoring=True,
 ).df
 champion = registry.current(registered["model_name"], "champion")

@@ -133,9 +133,9 @@ def test_config_enumerations_match_what_the_packages_know():
     import typing
 
     from crmlake.contracts.entities import ENTITIES
-    from crmlake.core import config
+    from crmlake.core import settings
     from crmlake.synth import params
 
-    assert set(typing.get_args(config.ENTITY_NAMES)) == set(ENTITIES)
-    assert set(typing.get_args(config.WEEKDAYS)) == set(params.WEEKDAY_NUMBERS)
-    assert config.CHURN_CAUSES == params.CHURN_CAUSES and config.UPLIFT_TYPES == params.UPLIFT_TYPES
+    assert set(typing.get_args(settings.ENTITY_NAMES)) == set(ENTITIES)
+    assert set(typing.get_args(settings.WEEKDAYS)) == set(params.WEEKDAY_NUMBERS)
+    assert settings.CHURN_CAUSES == params.CHURN_CAUSES and settings.UPLIFT_TYPES == params.UPLIFT_TYPES

@@ -14,8 +14,9 @@ from decimal import Decimal
 import pytest
 from builders import daily_rows, day, history_rows, silver_rows
 from crmlake.catalog import tables
-from crmlake.core.config import KPI_DIMENSIONS, SEGMENT_SCHEMES, SegmentsConfig, load_config
+from crmlake.core.config import load_config
 from crmlake.core.errors import ConfigError
+from crmlake.core.settings import KPI_DIMENSIONS, SEGMENT_SCHEMES, SegmentsConfig
 from crmlake.gold.features import FeatureParams, features_at
 from crmlake.gold.kpis import SEGMENT_DIMENSIONS
 from crmlake.gold.segments import (

@@ -121,7 +121,7 @@ def test_reasons_read_as_sentences(spark, feature, value, categorical, text):
 def test_a_teams_columns_named_like_crmlakes_own_are_taken_or_refused_by_name(spark, tmp_path):
     """A team's date column snapshot_date is the snapshot; other columns named like crmlake's
     own (label, split) are left out of the features, and refused when listed as features."""
-    from crmlake.core.config import ChurnConfig, ChurnDataset
+    from crmlake.core.settings import ChurnConfig, ChurnDataset
     from crmlake.models.churn_data import byo_dataset
 
     path = str(tmp_path / "own.parquet")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from crmlake.catalog import tables
-from crmlake.core import config
+from crmlake.core import settings
 from crmlake.models import churn_data, churn_run, churn_score, registry
 from crmlake.models.churn import LABEL
 from crmlake_jobs import score_churn as score_job
@@ -126,8 +126,8 @@ def test_contributions_add_up_to_the_raw_score_on_every_row(spark, byo):
     champion = registry.current(byo["model"], "champion")
     data = churn_data.byo_dataset(
         spark,
-        config.ChurnDataset(path=str(byo["folder"] / "telco.csv"), id="customerID", label="Churn", name="telco"),
-        config.ChurnConfig(),
+        settings.ChurnDataset(path=str(byo["folder"] / "telco.csv"), id="customerID", label="Churn", name="telco"),
+        settings.ChurnConfig(),
         scoring=True,
     )
     sample_df = data.df.drop(LABEL, "split").limit(500)

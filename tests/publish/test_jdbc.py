@@ -11,8 +11,9 @@ import json
 import pytest
 from crmlake.catalog import tables
 from crmlake.catalog.registry import CAMPAIGN_TARGETS_SCHEMA
-from crmlake.core.config import JdbcConfig, load_config
+from crmlake.core.config import load_config
 from crmlake.core.errors import ConfigError, JdbcPushError
+from crmlake.core.settings import JdbcConfig
 from crmlake.publish.jdbc import DRIVER_CLASS, PUSHED, push
 from crmlake.publish.run import CAMPAIGN_TARGETS
 from pyspark.sql import functions as F

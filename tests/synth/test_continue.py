@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from crmlake.catalog import tables
 from crmlake.catalog.registry import CAMPAIGN_TARGETS_SCHEMA
-from crmlake.core.config import GenerateConfig
+from crmlake.core.settings import GenerateConfig
 from crmlake.silver.identity import hmac_sha256_hex
 from crmlake.synth.params import OBJECTIVE_CAUSES
 from crmlake.synth.record import GenerationRecordError

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from crmlake.contracts.entities import ENTITIES
-from crmlake.core.config import GenerateConfig
 from crmlake.core.errors import ConfigError
+from crmlake.core.settings import GenerateConfig
 from crmlake.silver.identity import normalize_msisdn
 from crmlake.synth.draws import _u
 from crmlake.synth.params import (

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from crmlake.contracts.entities import Entity
-from crmlake.core.config import IngestConfig
+from crmlake.core.settings import IngestConfig
 
 CORRUPT = "_corrupt_record"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")

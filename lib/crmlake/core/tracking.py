@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from crmlake.core.config import MlflowConfig
 from crmlake.core.errors import ConfigError
+from crmlake.core.settings import MlflowConfig
 
 SQLITE_PREFIX = "sqlite:///"
 

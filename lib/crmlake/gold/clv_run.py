@@ -23,10 +23,10 @@ from pyspark.sql import types as T
 
 from crmlake.catalog import tables
 from crmlake.core import tracking
-from crmlake.core.config import ClvConfig, MlflowConfig
 from crmlake.core.errors import ConfigError
 from crmlake.core.log import log, stage
 from crmlake.core.outcome import JobOutcome
+from crmlake.core.settings import ClvConfig, MlflowConfig
 from crmlake.gold import clv, clv_models, clv_sources
 
 CLV = "gold.clv"

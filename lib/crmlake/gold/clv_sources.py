@@ -14,8 +14,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from crmlake.core.config import ClvSubscriptions, ClvTransactions
 from crmlake.core.errors import BadValuesError, MissingColumnsError
+from crmlake.core.settings import ClvSubscriptions, ClvTransactions
 from crmlake.gold.features import filter_in_base, subscribers_as_of
 
 EXAMPLES = 5

@@ -18,7 +18,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from crmlake.core.config import FeaturesConfig
+from crmlake.core.settings import FeaturesConfig
 from crmlake.gold.daily import NPS_DETRACTOR_MAX, NPS_PROMOTER_MIN
 
 FEATURES = "gold.features"

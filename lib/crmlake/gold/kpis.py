@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
-from crmlake.core.config import SEGMENT_SCHEMES, KpisConfig
+from crmlake.core.settings import SEGMENT_SCHEMES, KpisConfig
 from crmlake.gold.features import PROFILE_COLUMNS, filter_in_base, lit_date, subscribers_as_of
 
 KPIS = "gold.kpis"

@@ -25,7 +25,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from crmlake.core.config import LabelsConfig
+from crmlake.core.settings import LabelsConfig
 from crmlake.gold.features import filter_in_base, lit_date, subscribers_as_of
 
 CHURN_LABELS = "gold.churn_labels"

@@ -55,8 +55,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from crmlake.core.config import SEGMENT_SCHEMES, SegmentClustersConfig, SegmentsConfig
 from crmlake.core.errors import ConfigError, MissingColumnsError
+from crmlake.core.settings import SEGMENT_SCHEMES, SegmentClustersConfig, SegmentsConfig
 from crmlake.gold.features import lit_date
 
 SEGMENTS = "gold.segments"

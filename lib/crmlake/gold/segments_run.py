@@ -22,10 +22,10 @@ from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
 from crmlake.core import tracking
-from crmlake.core.config import MlflowConfig
 from crmlake.core.errors import ConfigError, TableNotFoundError
 from crmlake.core.log import log, stage
 from crmlake.core.outcome import JobOutcome
+from crmlake.core.settings import MlflowConfig
 from crmlake.gold.features import FEATURES, lit_date
 from crmlake.gold.segments import (
     CLUSTER_ID,

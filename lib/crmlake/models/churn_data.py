@@ -14,9 +14,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from crmlake.catalog import tables
-from crmlake.core.config import ChurnConfig, ChurnDataset
 from crmlake.core.errors import BadValuesError, ConfigError, MissingColumnsError, TableNotFoundError
 from crmlake.core.log import log
+from crmlake.core.settings import ChurnConfig, ChurnDataset
 from crmlake.gold.features import FEATURES, lit_date
 from crmlake.gold.labels import CHURN_LABELS
 from crmlake.models.churn import (

@@ -35,10 +35,10 @@ from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
 from crmlake.core import tracking
-from crmlake.core.config import ChurnConfig, MlflowConfig
 from crmlake.core.errors import ConfigError
 from crmlake.core.log import log, stage
 from crmlake.core.outcome import JobOutcome
+from crmlake.core.settings import ChurnConfig, MlflowConfig
 from crmlake.models import evaluation
 from crmlake.models.churn import (
     FEATURES_COL,

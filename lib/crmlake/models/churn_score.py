@@ -16,10 +16,10 @@ from pyspark.sql import types as T
 
 from crmlake.catalog import tables
 from crmlake.core import tracking
-from crmlake.core.config import ChurnConfig, MlflowConfig
 from crmlake.core.errors import IncompatibleTableError, TableNotFoundError
 from crmlake.core.log import log, stage
 from crmlake.core.outcome import JobOutcome
+from crmlake.core.settings import ChurnConfig, MlflowConfig
 from crmlake.gold.features import FEATURES, lit_date
 from crmlake.gold.labels import CHURN_LABELS
 from crmlake.models import evaluation, monitoring

@@ -21,10 +21,10 @@ from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
 from crmlake.core import tracking
-from crmlake.core.config import MlflowConfig, UpliftConfig
 from crmlake.core.errors import ConfigError, IncompatibleTableError, TableNotFoundError
 from crmlake.core.log import log, stage
 from crmlake.core.outcome import JobOutcome
+from crmlake.core.settings import MlflowConfig, UpliftConfig
 from crmlake.gold.features import FEATURES, lit_date
 from crmlake.gold.labels import CHURN_LABELS
 from crmlake.models import evaluation

@@ -24,8 +24,8 @@ from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
 from crmlake.catalog.registry import holding_subscribers
-from crmlake.core.config import IdentityConfig
 from crmlake.core.log import stage
+from crmlake.core.settings import IdentityConfig
 from crmlake.silver.erasure_register import ERASURE_REGISTER
 from crmlake.silver.identity import hmac_sha256_hex, normalize_msisdn_from_config
 

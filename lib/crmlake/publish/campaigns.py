@@ -21,8 +21,9 @@ from pydantic import Field, StrictFloat, StrictInt, ValidationError, model_valid
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from crmlake.core.config import SEGMENT_SCHEMES, Section, Unique, validation_problems
+from crmlake.core.config import validation_problems
 from crmlake.core.errors import ConfigError
+from crmlake.core.settings import SEGMENT_SCHEMES, Section, Unique
 
 Objective = Literal["retention", "upsell", "win_back"]
 Channel = Literal["sms", "email", "outbound_call", "push", "app"]

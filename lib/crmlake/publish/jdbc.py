@@ -26,8 +26,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from crmlake.catalog.registry import CAMPAIGN_TARGETS_SCHEMA
-from crmlake.core.config import JdbcConfig
 from crmlake.core.errors import ConfigError, JdbcPushError
+from crmlake.core.settings import JdbcConfig
 from crmlake.publish.targets import TREATMENT
 
 DRIVER_CLASS = "org.postgresql.Driver"

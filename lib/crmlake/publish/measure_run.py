@@ -17,10 +17,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
-from crmlake.core.config import MeasureConfig
 from crmlake.core.errors import ConfigError, OutcomeNotKnownError, TableNotFoundError
 from crmlake.core.log import log, stage
 from crmlake.core.outcome import JobOutcome
+from crmlake.core.settings import MeasureConfig
 from crmlake.gold.segments import SCHEMES, SEGMENTS
 from crmlake.publish.measure import (
     filter_newest_run,

@@ -18,10 +18,11 @@ from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
 from crmlake.catalog.registry import CAMPAIGN_TARGETS_SCHEMA
-from crmlake.core.config import IdentityConfig, PublishConfig, default_conf_dir
+from crmlake.core.config import default_conf_dir
 from crmlake.core.errors import ConfigError, StaleInputError, TableNotFoundError
 from crmlake.core.log import log, stage
 from crmlake.core.outcome import JobOutcome
+from crmlake.core.settings import IdentityConfig, PublishConfig
 from crmlake.gold.features import FEATURES, filter_in_base, lit_date
 from crmlake.gold.segments import SCHEMES, SEGMENTS
 from crmlake.publish.campaigns import Campaign, Definition, LakeView, check_against_lake, load_campaigns

@@ -17,9 +17,9 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from crmlake.core.config import IdentityConfig
 from crmlake.core.errors import BadValuesError, MissingSecretError
 from crmlake.core.log import log
+from crmlake.core.settings import IdentityConfig
 
 SHA256_BLOCK_BYTES = 64
 

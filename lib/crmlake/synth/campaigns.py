@@ -8,7 +8,7 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from crmlake.core.config import IdentityConfig
+from crmlake.core.settings import IdentityConfig
 from crmlake.silver.identity import hmac_sha256_hex
 from crmlake.synth.draws import _bool_str, _case, _date_str, _hour_sec, _key, _lit, _money, _ts_str, _u, _x
 from crmlake.synth.msisdn import _e164, _msisdn_as_exported

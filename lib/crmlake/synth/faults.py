@@ -8,7 +8,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crmlake.core.config import IdentityConfig
+from crmlake.core.settings import IdentityConfig
 from crmlake.synth.draws import Sql, _date_str, _int_below, _lit, _money, _pick, _sql, _ts_str, _u, _x
 from crmlake.synth.msisdn import _invalid_msisdn, _odd_msisdn, _unknown_msisdn
 from crmlake.synth.params import (

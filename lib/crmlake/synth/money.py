@@ -8,7 +8,7 @@ import math
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crmlake.core.config import IdentityConfig
+from crmlake.core.settings import IdentityConfig
 from crmlake.synth.draws import _case, _date_str, _hour_sec, _int_below, _key, _money, _pick, _ts_str, _u, _x
 from crmlake.synth.msisdn import _msisdn_as_exported
 from crmlake.synth.params import (

@@ -3,7 +3,7 @@ and the odd, invalid and unknown numbers that bad rows carry."""
 
 from __future__ import annotations
 
-from crmlake.core.config import IdentityConfig
+from crmlake.core.settings import IdentityConfig
 from crmlake.synth.draws import Sql, _at, _lit, _pick, _sql, _u
 from crmlake.synth.params import (
     LINE_DIGITS,

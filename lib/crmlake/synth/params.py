@@ -9,8 +9,8 @@ import math
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from crmlake.core.config import GenerateConfig
 from crmlake.core.errors import ConfigError
+from crmlake.core.settings import GenerateConfig
 
 # fmt: off
 # --- numbers -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import math
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crmlake.core.config import IdentityConfig
+from crmlake.core.settings import IdentityConfig
 from crmlake.synth.draws import (
     Sql,
     _at,

@@ -10,8 +10,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from crmlake.core.config import IdentityConfig
 from crmlake.core.errors import CrmlakeError
+from crmlake.core.settings import IdentityConfig
 from crmlake.synth.writers import _hadoop_fs
 
 RECORD_NAME = "generation.json"

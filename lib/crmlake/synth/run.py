@@ -30,9 +30,9 @@ from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
 from crmlake.contracts.entities import ENTITIES
-from crmlake.core.config import GenerateConfig, IdentityConfig
 from crmlake.core.errors import MissingSecretError
 from crmlake.core.log import log, stage
+from crmlake.core.settings import GenerateConfig, IdentityConfig
 from crmlake.synth.campaigns import (
     CAMPAIGN_SCHEMA,
     campaign_assignments_df,

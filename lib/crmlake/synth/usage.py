@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from crmlake.core.config import IdentityConfig
+from crmlake.core.settings import IdentityConfig
 from crmlake.synth.draws import (
     _bool_str,
     _case,

@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.contracts.entities import ENTITIES
-from crmlake.core.config import IdentityConfig
+from crmlake.core.settings import IdentityConfig
 from crmlake.synth.draws import _at, _date, _int_below, _x
 from crmlake.synth.msisdn import _e164
 from crmlake.synth.params import CHURN_CAUSES, MALFORMED_VARIANTS, GenParams
