@@ -10,10 +10,10 @@ import argparse
 import datetime as dt
 import sys
 
+from crmlake.catalog.jobkit import job_parser, optional_date, run_job
 from crmlake.catalog.registry import holding_subscribers
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import job_parser, optional_date, run_job
 from crmlake.core.lock import SILVER_WRITERS
 from crmlake.privacy.erasure import erase
 from crmlake.silver.erasure_register import ERASURE_REGISTER

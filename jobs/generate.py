@@ -12,10 +12,10 @@ import datetime as dt
 import sys
 
 from crmlake.catalog import tables
+from crmlake.catalog.jobkit import job_parser, parse_date, run_job
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
 from crmlake.core.errors import ConfigError
-from crmlake.core.jobkit import job_parser, parse_date, run_job
 from crmlake.silver.identity import create_demo_key, load_hmac_key
 from crmlake.synth.record import read_record
 from crmlake.synth.run import continue_operator, generate_operator

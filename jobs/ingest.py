@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from crmlake.catalog.jobkit import dates_from_args, job_parser, run_job
 from crmlake.catalog.runlog import RunRecord
 from crmlake.contracts.rules import ContractParams
 from crmlake.core.config import Config
 from crmlake.core.errors import ConfigError
-from crmlake.core.jobkit import dates_from_args, job_parser, run_job
 from crmlake.core.lock import SILVER_WRITERS
 from crmlake.landing.files import landed_dates
 from crmlake.silver.identity import load_hmac_key, normalize_msisdn_from_config

@@ -12,9 +12,9 @@ import argparse
 import datetime as dt
 import sys
 
+from crmlake.catalog.jobkit import job_parser, optional_date, run_job
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import job_parser, optional_date, run_job
 from crmlake.publish.measure_run import CAMPAIGN_RESULTS, measure
 from pyspark.sql import SparkSession
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from crmlake.catalog.jobkit import job_parser, optional_date, run_job
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import job_parser, optional_date, run_job
 from crmlake.publish.run import CAMPAIGN_TARGETS, publish
 from crmlake.silver.identity import load_hmac_key
 from pyspark.sql import SparkSession

@@ -12,9 +12,9 @@ import argparse
 import datetime as dt
 import sys
 
+from crmlake.catalog.jobkit import job_parser, optional_date, run_job
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import job_parser, optional_date, run_job
 from crmlake.models.churn_data import brings_own_table
 from crmlake.models.churn_score import CHURN_SCORES, MODEL_MONITORING, score_churn
 from pyspark.sql import SparkSession

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from crmlake.catalog.jobkit import dates_from_args, job_parser, run_job
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import dates_from_args, job_parser, run_job
 from crmlake.gold.segments_run import run_segments
 from pyspark.sql import SparkSession
 

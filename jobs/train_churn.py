@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from crmlake.catalog.jobkit import job_parser, optional_date, run_job
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import job_parser, optional_date, run_job
 from crmlake.models.churn_data import brings_own_table
 from crmlake.models.churn_run import train_churn
 from crmlake.models.registry import MODEL_METRICS

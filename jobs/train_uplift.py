@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from crmlake.catalog.jobkit import job_parser, optional_date, run_job
 from crmlake.catalog.runlog import RunRecord
 from crmlake.core.config import Config
-from crmlake.core.jobkit import job_parser, optional_date, run_job
 from crmlake.models.uplift_run import MODEL_METRICS, TRAIN_JOB, train_uplift
 from pyspark.sql import SparkSession
 

@@ -51,3 +51,7 @@ def test_no_import_runs_back_up_the_flow():
     }
     assert against == {}
     assert set(KNOWN) <= set(arrows), "a known exception is gone: remove it from KNOWN"
+
+
+def test_core_imports_nothing_else_of_crmlake():
+    assert {arrow: modules for arrow, modules in imports_between_packages().items() if arrow[0] == "core"} == {}

@@ -7,8 +7,8 @@ import argparse
 
 import pytest
 from crmlake.catalog import tables
+from crmlake.catalog.jobkit import describe_unexpected, run_recorded
 from crmlake.core.errors import ReconciliationError
-from crmlake.core.jobkit import describe_unexpected, run_recorded
 
 
 def test_a_failing_body_is_recorded_as_failed_and_its_error_goes_on(spark, cfg):
@@ -34,8 +34,8 @@ def test_a_failing_body_is_recorded_as_failed_and_its_error_goes_on(spark, cfg):
 def test_every_steps_through_a_range_and_keeps_its_last_day():
     import datetime as dt
 
+    from crmlake.catalog.jobkit import dates_from_args, job_parser
     from crmlake.core.errors import ConfigError
-    from crmlake.core.jobkit import dates_from_args, job_parser
 
     parser = job_parser("probe", "a job")
     args = parser.parse_args(["--from", "2026-01-01", "--to", "2026-01-20", "--every", "7"])
