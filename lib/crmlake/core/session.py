@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -191,20 +192,33 @@ def build_session(cfg: Config, verbose: bool = False) -> SparkSession:
     return spark
 
 
+_settings_lock = threading.Lock()
+_settings_users: dict[str, int] = {}
+_settings_saved: dict[str, str | None] = {}
+
+
 @contextmanager
 def session_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
-    """Spark SQL ``settings`` for the statements run inside, the session's own put back after."""
-    before = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
+    """Runtime SQL ``settings`` for the duration of a block, the session's own put back when the
+    last of the (possibly concurrent) blocks using them ends, failing or not."""
+    with _settings_lock:
+        for key, value in settings.items():
+            if _settings_users.get(key, 0) == 0:
+                _settings_saved[key] = spark.conf.get(key, None)
+                spark.conf.set(key, value)
+            _settings_users[key] = _settings_users.get(key, 0) + 1
     try:
         yield
     finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
+        with _settings_lock:
+            for key in settings:
+                _settings_users[key] -= 1
+                if _settings_users[key] == 0:
+                    previous = _settings_saved.pop(key)
+                    if previous is None:
+                        spark.conf.unset(key)
+                    else:
+                        spark.conf.set(key, previous)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,8 @@ counts come from an ``Observation`` on each write, not from an extra pass.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 
@@ -32,6 +30,7 @@ from crmlake.catalog import tables
 from crmlake.contracts.entities import ENTITIES
 from crmlake.core.errors import MissingSecretError
 from crmlake.core.log import log, stage
+from crmlake.core.session import session_settings
 from crmlake.core.settings import GenerateConfig, IdentityConfig
 from crmlake.synth.campaigns import (
     CAMPAIGN_SCHEMA,
@@ -89,35 +88,6 @@ from crmlake.synth.writers import (
 # The usage projection compiles to one large method, and HotSpot does not JIT-compile methods
 # over 8000 bytes of bytecode: let Spark split such stages instead of running them interpreted.
 GENERATE_SQL_CONF = {"spark.sql.codegen.hugeMethodLimit": "8000"}
-
-
-_conf_lock = threading.Lock()
-_conf_users: dict[str, int] = {}
-_conf_saved: dict[str, str | None] = {}
-
-
-@contextmanager
-def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
-    """Runtime SQL settings for the duration of a block, restored when the last of the
-    (possibly concurrent) blocks using them ends."""
-    with _conf_lock:
-        for key, value in settings.items():
-            if _conf_users.get(key, 0) == 0:
-                _conf_saved[key] = spark.conf.get(key, None)
-                spark.conf.set(key, value)
-            _conf_users[key] = _conf_users.get(key, 0) + 1
-    try:
-        yield
-    finally:
-        with _conf_lock:
-            for key in settings:
-                _conf_users[key] -= 1
-                if _conf_users[key] == 0:
-                    previous = _conf_saved.pop(key)
-                    if previous is None:
-                        spark.conf.unset(key)
-                    else:
-                        spark.conf.set(key, previous)
 
 
 def _observed(df: DataFrame) -> tuple[DataFrame, Observation]:
@@ -271,7 +241,7 @@ def _run(
         return df
 
     try:
-        with _session_conf(spark, GENERATE_SQL_CONF):
+        with session_settings(spark, GENERATE_SQL_CONF):
             return _generate(spark, p, root, identity, keep, lists_df, hmac_key)
     finally:
         for df in cached:
