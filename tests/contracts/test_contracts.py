@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from crmlake.contracts.entities import ENTITIES, MONEY, cents
 from crmlake.contracts.rules import ContractParams
-from crmlake.silver.classify import classify
+from crmlake.silver.classify import apply_rules, classify, latest_wins, repeated_keys
 from crmlake.silver.identity import normalize_msisdn
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -31,11 +31,11 @@ def bronze(spark, entity_name: str, rows: list[dict]):
         {
             **{c: None for c in entity.landing_columns},
             "_corrupt_record": None,
-            **r,
             "_source_file": f"landing/{entity_name}/date=2026-01-05/f.json",
             "_file_date": FILE_DATE,
             "_batch_id": "b1",
             "_ingested_at": dt.datetime(2026, 1, 6, 1),
+            **r,
         }
         for r in rows
     ]
@@ -246,3 +246,73 @@ def test_money_as_whole_cents_is_exact(spark):
         [(Decimal(a), int(Decimal(a) * 100)) for a in amounts] + [(None, None)], "amount decimal(18,2), cents long"
     )
     assertDataFrameEqual(df.select("amount", cents(F.col("amount")).alias("cents")), expected)
+
+
+def test_latest_wins_ranks_only_the_keys_a_batch_repeats(spark):
+    def later(row, day, batch, hour):
+        return {**row, "_file_date": day, "_batch_id": batch, "_ingested_at": dt.datetime(2026, 1, 7, hour)}
+
+    d6 = dt.date(2026, 1, 6)
+    rows = [
+        care("c1", notes="first delivery"),
+        later(care("c1", notes="next day, later batch"), d6, "b3", 5),
+        later(care("c1", notes="next day, earlier batch"), d6, "b2", 4),
+        care("c2", notes="only once"),
+        care("c3", channel="pigeon", notes="broke a rule"),
+        later(care("c3", notes="mended the next day"), d6, "b2", 4),
+    ]
+    entity = ENTITIES["care_interactions"]
+    rules_df = apply_rules(
+        bronze(spark, "care_interactions", rows), entity, PARAMS, normalize_msisdn(F.col("msisdn"), "98"), KEY, None
+    )
+    repeated = repeated_keys(rules_df, entity)
+    assertDataFrameEqual(repeated, spark.createDataFrame([("c1", True)], "interaction_id string, _repeated boolean"))
+    got = latest_wins(rules_df, entity, repeated).select("interaction_id", "notes", "_file_date", "_status")
+    expected = spark.createDataFrame(
+        [
+            ("c1", "first delivery", FILE_DATE, "duplicate"),
+            ("c1", "next day, later batch", d6, "accepted"),
+            ("c1", "next day, earlier batch", d6, "duplicate"),
+            ("c2", "only once", FILE_DATE, "accepted"),
+            ("c3", "broke a rule", FILE_DATE, "quarantined"),
+            ("c3", "mended the next day", d6, "accepted"),
+        ],
+        "interaction_id string, notes string, _file_date date, _status string",
+    )
+    assertDataFrameEqual(got, expected)
+
+
+def test_network_cells_keep_the_latest_row_per_cell_and_day(spark):
+    def cell(cid, date, day, batch, drop):
+        return {
+            "cell_id": cid,
+            "date": date,
+            "region": "Tehran",
+            "radio_tech": "4G",
+            "dropped_call_rate": drop,
+            "avg_throughput_mbps": "35.0",
+            "availability_pct": "99.5",
+            "_file_date": day,
+            "_batch_id": batch,
+        }
+
+    d6 = dt.date(2026, 1, 6)
+    rows = [
+        cell("A", "2026-01-05", FILE_DATE, "b1", "0.01"),
+        cell("A", "2026-01-05", d6, "b2", "0.02"),  # re-sent in the next day's file: replaces it
+        cell("A", "2026-01-04", FILE_DATE, "b1", "0.05"),
+        cell("B", "2026-01-05", FILE_DATE, "b1", "0.03"),
+        cell("B", "2026-01-05", FILE_DATE, "b2", "0.04"),  # the same file date, a later batch
+    ]
+    got = classify(bronze(spark, "network_cells", rows), ENTITIES["network_cells"], PARAMS, None, KEY, None)
+    expected = spark.createDataFrame(
+        [
+            ("A", dt.date(2026, 1, 5), 0.01, "duplicate"),
+            ("A", dt.date(2026, 1, 5), 0.02, "accepted"),
+            ("A", dt.date(2026, 1, 4), 0.05, "accepted"),
+            ("B", dt.date(2026, 1, 5), 0.03, "duplicate"),
+            ("B", dt.date(2026, 1, 5), 0.04, "accepted"),
+        ],
+        "cell_id string, date date, dropped_call_rate double, _status string",
+    )
+    assertDataFrameEqual(got.select("cell_id", "date", "dropped_call_rate", "_status"), expected)

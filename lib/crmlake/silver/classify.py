@@ -40,15 +40,32 @@ def classify(
     known_subscribers_df: DataFrame | None,
     redelivered_files: Sequence[str] = (),
 ) -> DataFrame:
-    """Every bronze row with ``_status`` ∈ {accepted, quarantined, duplicate}, the rule it broke,
-    typed contract columns (under their own names), ``subscriber_key``, ``event_date`` and
-    ``_row_hash`` (a hash of the business columns).
+    """Every bronze row with ``_status`` ∈ {accepted, quarantined, duplicate}: :func:`apply_rules`
+    then :func:`latest_wins`, in one lazy frame. Ingest runs the two steps with the rules' frame
+    cached (see :func:`repeated_keys`)."""
+    rules_df = apply_rules(bronze_df, entity, params, msisdn_e164, hmac_key, known_subscribers_df, redelivered_files)
+    return latest_wins(rules_df, entity, repeated_keys(rules_df, entity))
+
+
+def apply_rules(
+    bronze_df: DataFrame,
+    entity: Entity,
+    params: ContractParams,
+    msisdn_e164: Column | None,
+    hmac_key: bytes | None,
+    known_subscribers_df: DataFrame | None,
+    redelivered_files: Sequence[str] = (),
+) -> DataFrame:
+    """Every bronze row with the rule it broke (``reject_rule``, ``reject_column``; null when it
+    broke none), typed contract columns (under their own names), ``subscriber_key``,
+    ``event_date`` and ``_row_hash`` (a hash of the business columns).
 
     ``known_subscribers_df`` (one column, ``subscriber_key``, unique) drives the referential
     check; pass None for entities that are not checked.
 
     ``redelivered_files`` were taken more than once with different content: a rejected row that
-    a later delivery of the same file repeats is a duplicate, so the quarantine holds it once.
+    a later delivery of the same file repeats is marked ``_rejected_before`` (a duplicate), so
+    the quarantine holds it once.
     """
     df = with_typed_columns(bronze_df, entity)
     if entity.has_msisdn:
@@ -66,17 +83,7 @@ def classify(
     df = df.withColumn("event_date", F.to_date(F.col(entity.event_time)))
     content = [c for c in business_columns(entity) if not (entity.is_snapshot and c == entity.event_time)]
     df = df.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*content)), 256))
-
-    # A snapshot entity holds one row per key per snapshot day; events one row per key.
-    keys = silver_key(entity) + (["_file_date"] if entity.is_snapshot else [])
-    newest_first = Window.partitionBy(*keys, F.col("reject_rule").isNull()).orderBy(
-        F.col("_file_date").desc(),
-        F.col("_ingested_at").desc(),
-        F.col("_batch_id").desc(),
-        F.col("_source_file").desc(),
-        F.col("_row_hash").desc(),
-    )
-    repeated = F.lit(False)
+    rejected_before = F.lit(False)
     if redelivered_files:
         delivery = F.struct("_ingested_at", "_batch_id")
         latest = (
@@ -85,18 +92,59 @@ def classify(
             .agg(F.max(delivery).alias("_latest_delivery"))
         )
         df = df.join(latest, on=["_source_file", "_raw"], how="left")
-        repeated = F.coalesce(delivery < F.col("_latest_delivery"), F.lit(False))
-    return (
-        df.withColumn("_rank", F.row_number().over(newest_first))
-        .withColumn(
-            "_status",
-            F.when(F.col("reject_rule").isNotNull() & repeated, F.lit("duplicate"))
-            .when(F.col("reject_rule").isNotNull(), F.lit("quarantined"))
-            .when(F.col("_rank") == 1, F.lit("accepted"))
-            .otherwise(F.lit("duplicate")),
-        )
-        .drop("_rank", *[c for c in df.columns if c.endswith("__typed")], "_is_known", "_latest_delivery")
+        rejected_before = F.coalesce(delivery < F.col("_latest_delivery"), F.lit(False))
+    return df.withColumn("_rejected_before", F.col("reject_rule").isNotNull() & rejected_before).drop(
+        *[c for c in df.columns if c.endswith("__typed")], "_is_known", "_latest_delivery"
     )
+
+
+def _latest_wins_key(entity: Entity) -> list[str]:
+    # A snapshot entity holds one row per key per snapshot day; events one row per key.
+    return silver_key(entity) + (["_file_date"] if entity.is_snapshot else [])
+
+
+def repeated_keys(rules_df: DataFrame, entity: Entity) -> DataFrame:
+    """The keys that more than one row passing the rules carries (with ``_repeated``, true): the
+    only rows latest-wins has to rank. A batch repeats a few keys in millions, so ranking only
+    these spares a shuffle and sort of every row of the batch. Rows passing the rules have every
+    key column (keys are required and typed), so an equality join finds them."""
+    key = _latest_wins_key(entity)
+    return (
+        rules_df.where(F.col("reject_rule").isNull())
+        .groupBy(*key)
+        .count()
+        .where(F.col("count") > 1)
+        .select(*key, F.lit(True).alias("_repeated"))
+    )
+
+
+def latest_wins(rules_df: DataFrame, entity: Entity, repeated_keys_df: DataFrame) -> DataFrame:
+    """``rules_df`` (from :func:`apply_rules`) with ``_status``: a row that broke a rule is
+    quarantined (a duplicate when a later delivery of its file repeats it); of the rows passing
+    the rules, one per key is accepted, the newest (latest file date, then batch time, batch,
+    file, content hash: ties broken deterministically) and the others are duplicates.
+    ``repeated_keys_df`` is :func:`repeated_keys` of the same frame."""
+    key = _latest_wins_key(entity)
+    df = rules_df.join(repeated_keys_df, on=key, how="left")
+    passed = F.col("reject_rule").isNull()
+    rejected = F.when(F.col("_rejected_before"), F.lit("duplicate")).otherwise(F.lit("quarantined"))
+    once = df.where(~passed | F.col("_repeated").isNull()).withColumn(
+        "_status", F.when(passed, F.lit("accepted")).otherwise(rejected)
+    )
+    newest_first = Window.partitionBy(*key).orderBy(
+        F.col("_file_date").desc(),
+        F.col("_ingested_at").desc(),
+        F.col("_batch_id").desc(),
+        F.col("_source_file").desc(),
+        F.col("_row_hash").desc(),
+    )
+    ranked = (
+        df.where(passed & F.col("_repeated"))
+        .withColumn("_rank", F.row_number().over(newest_first))
+        .withColumn("_status", F.when(F.col("_rank") == 1, F.lit("accepted")).otherwise(F.lit("duplicate")))
+        .drop("_rank")
+    )
+    return once.unionByName(ranked).drop("_repeated", "_rejected_before")
 
 
 def quarantine_rows(classified_df: DataFrame, entity: Entity, run_id: str) -> DataFrame:
