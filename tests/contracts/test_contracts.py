@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from decimal import Decimal
 
 from crmlake.contracts.entities import ENTITIES, MONEY, cents
 from crmlake.contracts.rules import ContractParams
-from crmlake.silver.classify import apply_rules, classify, latest_wins, repeated_keys
+from crmlake.silver.classify import apply_rules, classify, latest_wins, number_keys, repeated_keys
 from crmlake.silver.identity import normalize_msisdn
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -262,9 +264,9 @@ def test_latest_wins_ranks_only_the_keys_a_batch_repeats(spark):
         later(care("c3", notes="mended the next day"), d6, "b2", 4),
     ]
     entity = ENTITIES["care_interactions"]
-    rules_df = apply_rules(
-        bronze(spark, "care_interactions", rows), entity, PARAMS, normalize_msisdn(F.col("msisdn"), "98"), KEY, None
-    )
+    bronze_df = bronze(spark, "care_interactions", rows)
+    numbers_df = number_keys(bronze_df, normalize_msisdn(F.col("msisdn"), "98"), KEY)
+    rules_df = apply_rules(bronze_df, entity, PARAMS, numbers_df, None)
     repeated = repeated_keys(rules_df, entity)
     assertDataFrameEqual(repeated, spark.createDataFrame([("c1", True)], "interaction_id string, _repeated boolean"))
     got = latest_wins(rules_df, entity, repeated).select("interaction_id", "notes", "_file_date", "_status")
@@ -316,3 +318,15 @@ def test_network_cells_keep_the_latest_row_per_cell_and_day(spark):
         "cell_id string, date date, dropped_call_rate double, _status string",
     )
     assertDataFrameEqual(got.select("cell_id", "date", "dropped_call_rate", "_status"), expected)
+
+
+def test_number_keys_hold_each_number_of_a_batch_once(spark):
+    rows = [care("c1"), care("c2"), care("c3", msisdn="+98 912 000 0001"), care("c4", msisdn="12345"),
+            care("c5", msisdn=None)]  # fmt: skip
+    got = number_keys(bronze(spark, "care_interactions", rows), normalize_msisdn(F.col("msisdn"), "98"), KEY)
+    key = hmac.new(KEY, b"+989120000001", hashlib.sha256).hexdigest()
+    expected = spark.createDataFrame(
+        [("09120000001", "+989120000001", key), ("+98 912 000 0001", "+989120000001", key), ("12345", None, None)],
+        "msisdn string, msisdn_e164 string, subscriber_key string",
+    )
+    assertDataFrameEqual(got, expected)

@@ -31,6 +31,14 @@ def with_subscriber_key(df: DataFrame, msisdn_e164: Column, hmac_key: bytes) -> 
     )
 
 
+def number_keys(bronze_df: DataFrame, msisdn_e164: Column, hmac_key: bytes) -> DataFrame:
+    """Each distinct number of a batch (``msisdn``, as it arrived) with its ``msisdn_e164`` and
+    ``subscriber_key``: normalizing and hashing once per number rather than once per row (a
+    batch of millions of usage rows holds a few hundred thousand numbers)."""
+    numbers = bronze_df.where(F.col("msisdn").isNotNull()).select("msisdn").distinct()
+    return with_subscriber_key(numbers, msisdn_e164, hmac_key)
+
+
 def classify(
     bronze_df: DataFrame,
     entity: Entity,
@@ -43,7 +51,8 @@ def classify(
     """Every bronze row with ``_status`` ∈ {accepted, quarantined, duplicate}: :func:`apply_rules`
     then :func:`latest_wins`, in one lazy frame. Ingest runs the two steps with the rules' frame
     cached (see :func:`repeated_keys`)."""
-    rules_df = apply_rules(bronze_df, entity, params, msisdn_e164, hmac_key, known_subscribers_df, redelivered_files)
+    numbers_df = number_keys(bronze_df, msisdn_e164, hmac_key) if entity.has_msisdn else None
+    rules_df = apply_rules(bronze_df, entity, params, numbers_df, known_subscribers_df, redelivered_files)
     return latest_wins(rules_df, entity, repeated_keys(rules_df, entity))
 
 
@@ -51,8 +60,7 @@ def apply_rules(
     bronze_df: DataFrame,
     entity: Entity,
     params: ContractParams,
-    msisdn_e164: Column | None,
-    hmac_key: bytes | None,
+    number_keys_df: DataFrame | None,
     known_subscribers_df: DataFrame | None,
     redelivered_files: Sequence[str] = (),
 ) -> DataFrame:
@@ -60,8 +68,9 @@ def apply_rules(
     broke none), typed contract columns (under their own names), ``subscriber_key``,
     ``event_date`` and ``_row_hash`` (a hash of the business columns).
 
-    ``known_subscribers_df`` (one column, ``subscriber_key``, unique) drives the referential
-    check; pass None for entities that are not checked.
+    ``number_keys_df`` is :func:`number_keys` of the batch for entities with a phone number
+    (None for the others). ``known_subscribers_df`` (one column, ``subscriber_key``, unique)
+    drives the referential check; pass None for entities that are not checked.
 
     ``redelivered_files`` were taken more than once with different content: a rejected row that
     a later delivery of the same file repeats is marked ``_rejected_before`` (a duplicate), so
@@ -69,7 +78,8 @@ def apply_rules(
     """
     df = with_typed_columns(bronze_df, entity)
     if entity.has_msisdn:
-        df = with_subscriber_key(df, msisdn_e164, hmac_key)
+        numbers = number_keys_df.withColumnRenamed("msisdn", "_number")
+        df = df.join(numbers, F.col("msisdn") == F.col("_number"), how="left").drop("_number")
     is_unknown = None
     if entity.checks_subscriber and known_subscribers_df is not None:
         known = known_subscribers_df.select("subscriber_key").withColumn("_is_known", F.lit(True))

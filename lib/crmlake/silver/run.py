@@ -51,6 +51,7 @@ from crmlake.silver.classify import (
     apply_rules,
     latest_per_key,
     latest_wins,
+    number_keys,
     quarantine_rows,
     repeated_keys,
     silver_name,
@@ -75,6 +76,14 @@ from crmlake.silver.subscribers import (
 # subscriber master's to the referential check, a batch's repeated keys to latest-wins; beyond
 # it, a shuffled join.
 BROADCAST_KEYS_MAX = 5_000_000
+
+
+def cached_for_joins(df: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """``df`` cached (counting it builds the cache), and the frame to join with: broadcast when
+    it holds at most ``BROADCAST_KEYS_MAX`` rows. Unpersist the first when done."""
+    cached = df.persist()
+    return cached, F.broadcast(cached) if cached.count() <= BROADCAST_KEYS_MAX else cached
+
 
 # A row from a later file date, or a later batch of the same date, replaces the one in silver.
 LATEST_ARRIVAL_WINS = (
@@ -227,24 +236,29 @@ class Ingestor:
         if not days:
             return counts
         bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
-        # The batch with its rules applied is cached for the reads that follow (the keys seen
-        # twice, counts, quarantine, silver) and dropped: compressing its columns cost more than
-        # it saved (10.9 M usage rows, warm: the cache cost 32 s compressed, 15 s not). Built by
-        # the first action. Latest-wins then ranks only the rows whose key repeats.
+        # A batch's numbers are normalized and hashed once each (a few hundred thousand numbers
+        # for millions of rows). The batch with its rules applied is cached for the reads that
+        # follow (the keys seen twice, counts, quarantine, silver) and dropped: compressing its
+        # columns cost more than it saved (10.9 M usage rows, warm: the cache cost 32 s
+        # compressed, 15 s not). Latest-wins then ranks only the rows whose key repeats.
         with session_settings(self.spark, {"spark.sql.inMemoryColumnarStorage.compressed": "false"}):
-            rules_df = apply_rules(
-                bronze_df,
-                entity,
-                self.params,
-                self.msisdn_e164 if entity.has_msisdn else None,
-                self.hmac_key,
-                known_df,
-                redelivered_files(self.spark, self.root, entity, days),
-            ).persist(StorageLevel.MEMORY_AND_DISK)
-            repeated_df = repeated_keys(rules_df, entity).persist()
+            numbers_cached = rules_df = repeated_cached = None
             try:
-                fits = repeated_df.count() <= BROADCAST_KEYS_MAX
-                classified_df = latest_wins(rules_df, entity, F.broadcast(repeated_df) if fits else repeated_df)
+                numbers_df = None
+                if entity.has_msisdn:
+                    numbers_cached, numbers_df = cached_for_joins(
+                        number_keys(bronze_df, self.msisdn_e164, self.hmac_key)
+                    )
+                rules_df = apply_rules(
+                    bronze_df,
+                    entity,
+                    self.params,
+                    numbers_df,
+                    known_df,
+                    redelivered_files(self.spark, self.root, entity, days),
+                ).persist(StorageLevel.MEMORY_AND_DISK)
+                repeated_cached, repeated_df = cached_for_joins(repeated_keys(rules_df, entity))
+                classified_df = latest_wins(rules_df, entity, repeated_df)
                 for row in classified_df.groupBy("_file_date", "_status").count().collect():
                     day = counts.by_file_date.setdefault(
                         row["_file_date"].isoformat(), {"read": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
@@ -264,8 +278,9 @@ class Ingestor:
                 record_derivations(self.spark, self.root, entity, {d: sources[d] for d in days}, self.rules,
                                    read_by_day, run_id)  # fmt: skip
             finally:
-                repeated_df.unpersist()
-                rules_df.unpersist()
+                for cached in (repeated_cached, rules_df, numbers_cached):
+                    if cached is not None:
+                        cached.unpersist()
         return counts
 
     def _known_subscribers(self) -> DataFrame:
@@ -276,9 +291,8 @@ class Ingestor:
             name = silver_name(ENTITIES["subscribers"])
             if not tables.exists(self.spark, self.root, name):
                 return self.spark.createDataFrame([], "subscriber_key string")
-            self._known_cached = tables.read(self.spark, self.root, name).select("subscriber_key").distinct().persist()
-            fits = self._known_cached.count() <= BROADCAST_KEYS_MAX
-            self._known_df = F.broadcast(self._known_cached) if fits else self._known_cached
+            keys_df = tables.read(self.spark, self.root, name).select("subscriber_key").distinct()
+            self._known_cached, self._known_df = cached_for_joins(keys_df)
         return self._known_df
 
     def _forget_known_subscribers(self) -> None:
