@@ -259,7 +259,12 @@ class Ingestor:
                 ).persist(StorageLevel.MEMORY_AND_DISK)
                 repeated_cached, repeated_df = cached_for_joins(repeated_keys(rules_df, entity))
                 classified_df = latest_wins(rules_df, entity, repeated_df)
-                for row in classified_df.groupBy("_file_date", "_status").count().collect():
+                # One pass counts each file date's rows by outcome and finds the event dates silver
+                # receives.
+                accepted_dates = set()
+                for row in classified_df.groupBy("_file_date", "_status", "event_date").count().collect():
+                    if row["_status"] == "accepted":
+                        accepted_dates.add(row["event_date"])
                     day = counts.by_file_date.setdefault(
                         row["_file_date"].isoformat(), {"read": 0, "accepted": 0, "quarantined": 0, "duplicate": 0}
                     )
@@ -273,7 +278,8 @@ class Ingestor:
                 counts.quarantined = sum(c["quarantined"] for c in counts.by_file_date.values())
                 counts.duplicates = sum(c["duplicate"] for c in counts.by_file_date.values())
                 self._write_quarantine(entity, days, classified_df, run_id)
-                counts.written, counts.event_dates = self._write_silver(entity, classified_df)
+                counts.event_dates = tuple(sorted(accepted_dates))
+                counts.written = self._write_silver(entity, classified_df, counts.event_dates)
                 read_by_day = {dt.date.fromisoformat(d): c["read"] for d, c in counts.by_file_date.items()}
                 record_derivations(self.spark, self.root, entity, {d: sources[d] for d in days}, self.rules,
                                    read_by_day, run_id)  # fmt: skip
@@ -322,22 +328,27 @@ class Ingestor:
         )
 
     def _write_quarantine(self, entity: Entity, days: list[dt.date], classified_df: DataFrame, run_id: str) -> None:
+        """Replaces the quarantine rows of ``days`` when they differ from the batch's. The rows are
+        cached for the comparison and the write: a batch's rejects are few, its rows many."""
         scope = tables.days_scope(QUARANTINE, days, entity=entity.name)
-        rows_df = quarantine_rows(classified_df, entity, run_id)
-        if tables.exists(self.spark, self.root, QUARANTINE):
-            old_df = tables.read(self.spark, self.root, QUARANTINE).where(scope).drop("run_id", "_ingested_at")
-            new_df = rows_df.drop("run_id", "_ingested_at")
-            if old_df.exceptAll(new_df).isEmpty() and new_df.exceptAll(old_df).isEmpty():
+        rows_df = quarantine_rows(classified_df, entity, run_id).persist()
+        try:
+            if tables.exists(self.spark, self.root, QUARANTINE):
+                old_df = tables.read(self.spark, self.root, QUARANTINE).where(scope).drop("run_id", "_ingested_at")
+                new_df = rows_df.drop("run_id", "_ingested_at")
+                if old_df.exceptAll(new_df).isEmpty() and new_df.exceptAll(old_df).isEmpty():
+                    return
+            elif rows_df.isEmpty():
                 return
-        elif rows_df.isEmpty():
-            return
-        tables.replace_where(rows_df, self.root, QUARANTINE, scope)
+            tables.replace_where(rows_df, self.root, QUARANTINE, scope)
+        finally:
+            rows_df.unpersist()
 
-    def _write_silver(self, entity: Entity, classified_df: DataFrame) -> tuple[int, tuple[dt.date, ...]]:
+    def _write_silver(self, entity: Entity, classified_df: DataFrame, event_dates: tuple[dt.date, ...]) -> int:
+        """Writes the accepted rows (of ``event_dates``) to silver; returns the rows written."""
         rows_df = silver_rows(classified_df, entity)
-        event_dates = tuple(sorted(r["event_date"] for r in rows_df.select("event_date").distinct().collect()))
         if not event_dates:
-            return 0, ()
+            return 0
         if entity.name == "subscribers":
             self._forget_known_subscribers()
             # Extracts all newer than the history are added in one pass; otherwise (a late or
@@ -361,7 +372,7 @@ class Ingestor:
                 keys=["subscriber_key"],
                 wins_when="s._file_date >= t._file_date",
             )
-            return written, event_dates
+            return written
         written = tables.upsert_changed(
             self.spark,
             rows_df,
@@ -371,4 +382,4 @@ class Ingestor:
             wins_when=LATEST_ARRIVAL_WINS,
             days=event_dates,
         )
-        return written, event_dates
+        return written
