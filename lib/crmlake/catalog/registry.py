@@ -243,6 +243,10 @@ def _silver(entity_name: str) -> TableSpec:
         date_column=None if history else "event_date",
         subscriber_column="subscriber_key" if entity.has_msisdn else None,
         schema=schema,
+        # Statistics of the event time and the batch columns only: the day is the partition,
+        # and every file of a day spans its subscribers, ids and hashes, so their min/max skip
+        # nothing and cost a third of the write (28.6 s -> 19.5-21.3 s for 10.9 M usage rows).
+        stats_columns=() if history else (entity.event_time, "_file_date", "_batch_id"),
     )
 
 
