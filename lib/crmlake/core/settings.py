@@ -48,13 +48,7 @@ KPI_DIMENSIONS = Literal[
     "gender",
     "device_type",
     "device_brand",
-    "city_tier",
-    "demographic",
-    "behaviour",
-    "value_tier",
-    "rfm_segment",
-    "lifecycle_stage",
-    "cluster_name",
+    SEGMENT_SCHEMES,  # flattened by Literal, which drops the names already listed above
 ]
 WEEKDAYS = Literal["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 CHURN_CAUSES = ("short_tenure", "poor_network", "complaints", "price_pressure", "competitor_offer")
