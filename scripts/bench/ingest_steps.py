@@ -4,9 +4,9 @@
         [--entities subscribers,usage]
 
 Runs ``crmlake ingest --all`` in this Python process (a cold JVM, as ``scripts/bench.sh`` does)
-with each step of an entity's ingest timed: landing files to bronze, the batch's numbers (E.164
-and keyed HMAC once per number), the rules' cache with the keys seen twice, the counts, the
-quarantine, silver, the derivations record. Prints one line per step and entity; appends
+with each step timed: landing files to bronze (per entity), each entity's bronze → silver stage
+(its first read, the counts, builds the batch's numbers keyed once each, the rules' cache and
+the keys seen twice), the quarantine and silver within it, the derivations record (once a run). Prints one line per step and entity; appends
 nothing to RESULTS.md (copy the lines there with this command). ``NEW_ROOT`` is replaced.
 """
 
@@ -27,11 +27,10 @@ from crmlake.core.cli import main as crmlake_main
 # its Ingestor. Nested steps count inside their caller (``_ingest_entity`` is the whole stage).
 STEPS = {
     "land_to_bronze": "landing files → bronze",
-    "cached_for_joins": "a cached join side built (numbers, repeated keys; the rules' cache with the latter)",
     "_write_quarantine": "quarantine compared and written",
     "_write_silver": "silver written",
     "record_derivations": "derivations recorded",
-    "_ingest_entity": "the whole entity stage",
+    "_ingest_entity": "the entity's bronze → silver stage",
 }
 
 

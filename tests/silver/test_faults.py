@@ -249,12 +249,15 @@ def assert_as_one_clean_run_leaves(spark, root: str, clean: str) -> None:
 @pytest.mark.parametrize(
     ("point", "left"),
     [
-        # bronze.subscribers committed, its file not registered: the next run registers what
-        # bronze holds instead of taking the file again
-        ("ingest.between_bronze_and_registry", {"bronze.subscribers": 3, "bronze.ingested_files": None}),
-        # the extract taken and registered, silver without it: the next run finds no new file,
-        # yet derives the day, because silver.derivations does not show it derived from that delivery
-        ("ingest.between_registry_and_silver", {"bronze.ingested_files": 1, "silver.subscribers": None}),
+        # bronze committed for both entities, their files not registered: the next run registers
+        # what bronze holds instead of taking the files again
+        (
+            "ingest.between_bronze_and_registry",
+            {"bronze.subscribers": 3, "bronze.usage": 14, "bronze.ingested_files": None},
+        ),
+        # the files taken and registered, silver without them: the next run finds no new file,
+        # yet derives the day, because silver.derivations does not show it derived from those deliveries
+        ("ingest.between_registry_and_silver", {"bronze.ingested_files": 2, "silver.subscribers": None}),
     ],
 )
 def test_a_run_killed_mid_way_leaves_nothing_taken_twice_or_missed(spark, cfg, hmac_key, tmp_path, point, left):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -16,7 +16,6 @@ from crmlake.catalog import tables
 from crmlake.catalog.registry import INGESTED_FILES_SCHEMA
 from crmlake.contracts.entities import Entity
 from crmlake.contracts.rules import CORRUPT
-from crmlake.core.failpoints import failpoint
 from crmlake.core.log import log
 from crmlake.landing.files import LandingFile, content_sha256, file_size, read_landing, unreadable_file_error
 
@@ -92,7 +91,7 @@ def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[
         rows.append((entity.name, r["_source_file"], r["_file_size"], modified_ms, r["_file_date"], r["_batch_id"],
                      r["_ingested_at"], r["rows"], content_sha256(spark, landed) if unchanged else None,
                      bronze_commit))  # fmt: skip
-    _register(spark, root, rows)
+    register(spark, root, rows)
     log(
         "files in bronze that a killed run did not register: registered now, not taken again",
         logging.WARNING,
@@ -102,59 +101,88 @@ def register_orphans(spark: SparkSession, root: str, entity: Entity, days: list[
     return len(orphans)
 
 
-def new_landing_files(spark: SparkSession, root: str, entity: Entity, files: list[LandingFile]) -> list[LandingFile]:
-    """The files bronze has not taken yet, each with its content's SHA-256.
+def new_landing_files(
+    spark: SparkSession, root: str, listed: dict[str, list[LandingFile]]
+) -> dict[str, list[LandingFile]]:
+    """Per entity, the files of ``listed`` bronze has not taken yet, each with its content's
+    SHA-256 (one read of the registry for every entity).
 
     A file whose path, size and modification time were registered is not read again. Otherwise
     its content decides: the same content at the same path is a re-delivery and changes nothing;
     new content is a new delivery, taken (its rows are de-duplicated downstream).
     """
-    if not files:
-        return files
     seen, same_content = set(), set()
-    if tables.exists(spark, root, INGESTED_FILES):
+    days = sorted({f.day for files in listed.values() for f in files})
+    if days and tables.exists(spark, root, INGESTED_FILES):
         registry_df = tables.read(spark, root, INGESTED_FILES)
         # a registry written before content hashes were kept has no such column
         sha = F.col("_content_sha256") if "_content_sha256" in registry_df.columns else F.lit(None).cast("string")
         for r in (
-            registry_df.where(F.col("entity") == entity.name)
-            .where(F.col("_file_date").isin(list({f.day for f in files})))
-            .select("_source_file", "_file_size", "_file_modified_ms", sha.alias("_content_sha256"))
+            registry_df.where(F.col("entity").isin(list(listed)) & F.col("_file_date").isin(days))
+            .select("entity", "_source_file", "_file_size", "_file_modified_ms", sha.alias("_content_sha256"))
             .collect()
         ):
-            seen.add((r["_source_file"], r["_file_size"], r["_file_modified_ms"]))
+            seen.add((r["entity"], r["_source_file"], r["_file_size"], r["_file_modified_ms"]))
             if r["_content_sha256"]:
-                same_content.add((r["_source_file"], r["_content_sha256"]))
-    new, redelivered = [], []
-    for f in files:
-        if (f.relative, f.size, f.modified_ms) in seen:
-            continue
-        f = replace(f, content_sha256=content_sha256(spark, f))
-        if f.content_sha256 and (f.relative, f.content_sha256) in same_content:
-            redelivered.append(f.relative)
-        else:
-            new.append(f)
-    if redelivered:
-        log("re-delivered with the same content: not taken again", entity=entity.name, files=redelivered)
+                same_content.add((r["entity"], r["_source_file"], r["_content_sha256"]))
+    new: dict[str, list[LandingFile]] = {}
+    for entity, files in listed.items():
+        new[entity], redelivered = [], []
+        for f in files:
+            if (entity, f.relative, f.size, f.modified_ms) in seen:
+                continue
+            f = replace(f, content_sha256=content_sha256(spark, f))
+            if f.content_sha256 and (entity, f.relative, f.content_sha256) in same_content:
+                redelivered.append(f.relative)
+            else:
+                new[entity].append(f)
+        if redelivered:
+            log("re-delivered with the same content: not taken again", entity=entity, files=redelivered)
     return new
 
 
-def redelivered_files(spark: SparkSession, root: str, entity: Entity, days: list[dt.date]) -> list[str]:
-    """The files of ``days`` taken more than once (each time with new content)."""
+@dataclass(frozen=True)
+class Delivery:
+    """One file taken into bronze, once (a file re-delivered with new content is taken again,
+    in another batch): a row of ``bronze.ingested_files``."""
+
+    entity: str
+    file_date: dt.date
+    source_file: str
+    batch_id: str
+    rows: int
+
+
+def deliveries(spark: SparkSession, root: str, entities: list[str], first: dt.date, last: dt.date) -> list[Delivery]:
+    """What the registry records of ``entities`` for the file dates from ``first`` to ``last``:
+    one read serves every entity of a run (which days changed, the files taken twice, how many
+    rows a batch holds)."""
     if not tables.exists(spark, root, INGESTED_FILES):
         return []
-    return sorted(
-        r["_source_file"]
+    return [
+        Delivery(r["entity"], r["_file_date"], r["_source_file"], r["_batch_id"], r["rows"])
         for r in tables.read(spark, root, INGESTED_FILES)
-        .where((F.col("entity") == entity.name) & F.col("_file_date").isin(days) & (F.col("rows") > 0))
-        .groupBy("_source_file")
-        .agg(F.countDistinct("_batch_id").alias("deliveries"))
-        .where(F.col("deliveries") > 1)
+        .where(F.col("entity").isin(entities) & F.col("_file_date").between(F.lit(first), F.lit(last)))
+        .select("entity", "_file_date", "_source_file", "_batch_id", "rows")
         .collect()
-    )
+    ]
 
 
-def _register(spark: SparkSession, root: str, rows: list[tuple]) -> None:
+def redelivered_files(taken: list[Delivery], days: list[dt.date]) -> list[str]:
+    """The files of ``days`` taken more than once (each time with new content), from the
+    entity's :func:`deliveries`."""
+    batches: dict[str, set[str]] = {}
+    for d in taken:
+        if d.file_date in days and d.rows > 0:
+            batches.setdefault(d.source_file, set()).add(d.batch_id)
+    return sorted(name for name, ids in batches.items() if len(ids) > 1)
+
+
+def register(spark: SparkSession, root: str, rows: list[tuple]) -> None:
+    """Records files taken (the rows :func:`land_to_bronze` returns) in ``bronze.ingested_files``:
+    one commit for every entity of a run, after its last bronze write."""
+    if not rows:
+        return
     registry_df = spark.createDataFrame(rows, INGESTED_FILES_SCHEMA).coalesce(1)
     # mergeSchema: a registry written before content hashes were kept gains the column
     tables.append(registry_df, root, INGESTED_FILES, merge_schema=True)
@@ -172,8 +200,10 @@ def land_to_bronze(
     files: list[LandingFile],
     batch_id: str,
     ingested_at: dt.datetime,
-) -> int:
-    """Append ``files`` to bronze and register them. Returns rows.
+) -> list[tuple]:
+    """Append ``files`` to bronze; returns their rows for :func:`register`, which the caller
+    commits after the run's last bronze write (a run killed between the two leaves batches
+    :func:`register_orphans` finds).
 
     A file that cannot be parsed fails the write (Delta commits nothing) and is named in an
     :class:`UnreadableFileError`; the caller restores whatever the run wrote before.
@@ -203,8 +233,8 @@ def land_to_bronze(
     for f in with_content:
         if not rows_per_file.get(f.relative):
             log("landing file without records (a header only?): taken, no rows", logging.WARNING, file=f.relative)
-    bronze_commit = tables.identity(spark, root, bronze_name(entity))  # after the last bronze write
-    registry = [
+    bronze_commit = tables.identity(spark, root, bronze_name(entity))  # after the entity's last bronze write
+    return [
         (
             entity.name,
             f.relative,
@@ -219,9 +249,6 @@ def land_to_bronze(
         )
         for f in files
     ]
-    failpoint("ingest.between_bronze_and_registry")
-    _register(spark, root, registry)
-    return sum(rows_per_file.values())
 
 
 def _odd_quotes(text: Column) -> Column:

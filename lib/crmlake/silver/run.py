@@ -31,11 +31,14 @@ from pyspark.sql import functions as F
 
 from crmlake.bronze.land import (
     INGESTED_FILES,
+    Delivery,
     bronze_caught_up,
     bronze_name,
+    deliveries,
     land_to_bronze,
     new_landing_files,
     redelivered_files,
+    register,
     register_orphans,
 )
 from crmlake.catalog import tables
@@ -45,7 +48,7 @@ from crmlake.core.errors import ConfigError, MissingInputError, ReconciliationEr
 from crmlake.core.failpoints import failpoint
 from crmlake.core.log import log, stage
 from crmlake.core.session import session_settings
-from crmlake.landing.files import LandingFile, inspect_files, list_landing_files
+from crmlake.landing.files import inspect_files, list_landing_files
 from crmlake.silver.classify import (
     QUARANTINE,
     apply_rules,
@@ -60,7 +63,10 @@ from crmlake.silver.classify import (
 )
 from crmlake.silver.derivations import (
     DERIVATIONS,
+    Derivation,
+    Derived,
     days_to_derive,
+    derived,
     record_derivations,
     rules_fingerprint,
     source_fingerprints,
@@ -73,16 +79,15 @@ from crmlake.silver.subscribers import (
 )
 
 # Keys up to this many are broadcast (about 150 bytes each in the broadcast relation): the
-# subscriber master's to the referential check, a batch's repeated keys to latest-wins; beyond
-# it, a shuffled join.
+# subscriber master's to the referential check, a batch's numbers to its rows, its repeated
+# keys to latest-wins; beyond it, a shuffled join.
 BROADCAST_KEYS_MAX = 5_000_000
 
 
-def cached_for_joins(df: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """``df`` cached (counting it builds the cache), and the frame to join with: broadcast when
-    it holds at most ``BROADCAST_KEYS_MAX`` rows. Unpersist the first when done."""
-    cached = df.persist()
-    return cached, F.broadcast(cached) if cached.count() <= BROADCAST_KEYS_MAX else cached
+def for_joins(df: DataFrame, rows_at_most: int) -> DataFrame:
+    """``df`` as the side of a join: broadcast when it holds at most ``BROADCAST_KEYS_MAX`` rows
+    (``rows_at_most`` bounds them: no Spark job is spent counting)."""
+    return F.broadcast(df) if rows_at_most <= BROADCAST_KEYS_MAX else df
 
 
 # A row from a later file date, or a later batch of the same date, replaces the one in silver.
@@ -166,27 +171,50 @@ class Ingestor:
         try:
             # Which files are new is settled before the first write. A file that cannot be
             # parsed fails its entity's bronze write; everything written before is restored.
-            new_files, listed_days = {}, set()
+            listed = {}
             caught_up = bronze_caught_up(self.spark, self.root, [ENTITIES[name] for name in entities])
             for name in entities:
-                listed = [f for day in days for f in list_landing_files(self.spark, self.root, name, day)]
-                listed_days |= {f.day for f in listed}
+                listed[name] = [f for day in days for f in list_landing_files(self.spark, self.root, name, day)]
                 if name not in caught_up:
-                    register_orphans(self.spark, self.root, ENTITIES[name], sorted({f.day for f in listed}))
-                new_files[name] = new_landing_files(self.spark, self.root, ENTITIES[name], listed)
+                    register_orphans(self.spark, self.root, ENTITIES[name], sorted({f.day for f in listed[name]}))
+            new_files = new_landing_files(self.spark, self.root, listed)
+            for name in entities:
                 # headers and file formats are checked before the first write
                 inspect_files(self.spark, ENTITIES[name], new_files[name])
+            listed_days = {f.day for files in listed.values() for f in files}
             self.days_without_files = [day for day in days if day not in listed_days]
             if self.days_without_files:
                 message = f"no landing files for {', '.join(d.isoformat() for d in self.days_without_files)}"
                 if self.fail_on_day_without_files:
                     raise MissingInputError(f"{message} (ingest.fail_on_day_without_files is on)")
                 log(message, logging.WARNING, entities=entities)
+            # Bronze for every entity, then one registration; a run killed between the two
+            # leaves batches the next run's orphan check registers.
+            registry_rows = []
+            for name in entities:
+                if new_files[name]:
+                    with stage(f"bronze {name}", files=len(new_files[name])):
+                        registry_rows += land_to_bronze(
+                            self.spark, self.root, ENTITIES[name], new_files[name], batch_id, ingested_at
+                        )
+            failpoint("ingest.between_bronze_and_registry")
+            register(self.spark, self.root, registry_rows)
+            failpoint("ingest.between_registry_and_silver")
+            # What the registry and the derivations record of the run's file dates (and those a
+            # late subscriber line may derive again): one read each for every entity.
+            first = days[0] - dt.timedelta(days=self.params.max_lateness_days)
+            taken = deliveries(self.spark, self.root, entities, first, days[-1])
+            recorded = derived(self.spark, self.root, entities, first, days[-1])
+            done: list[Derivation] = []
             for name in entities:
                 entity = ENTITIES[name]
                 with stage(f"ingest {name}", dates=f"{days[0]}..{days[-1]}") as info:
-                    counts[name] = self._ingest_entity(entity, days, new_files[name], batch_id, ingested_at, run_id)
+                    counts[name] = self._ingest_entity(
+                        entity, days, [d for d in taken if d.entity == name], recorded, done, run_id
+                    )
+                    counts[name].new_files = len(new_files[name])
                     info.update({k: v for k, v in counts[name].as_dict().items() if k != "by_file_date"})
+            record_derivations(self.spark, self.root, done, run_id)
         except Exception:
             rolled = tables.restore(self.spark, self.root, before)
             if rolled:
@@ -200,15 +228,14 @@ class Ingestor:
         self,
         entity: Entity,
         days: list[dt.date],
-        files: list[LandingFile],
-        batch_id: str,
-        ingested_at: dt.datetime,
+        taken: list[Delivery],
+        recorded: Derived,
+        done: list[Derivation],
         run_id: str,
     ) -> EntityCounts:
-        counts = EntityCounts(new_files=len(files))
-        if files:
-            land_to_bronze(self.spark, self.root, entity, files, batch_id, ingested_at)
-        failpoint("ingest.between_registry_and_silver")
+        """Bronze → silver for the file dates of ``days`` whose deliveries (``taken``, the
+        entity's) or rules changed since ``recorded``; the dates derived are added to ``done``."""
+        counts = EntityCounts()
         if not tables.exists(self.spark, self.root, bronze_name(entity)):
             return counts
         known_df, resolved = None, []
@@ -218,12 +245,11 @@ class Ingestor:
             # again: one run over a range, day-by-day runs and a day run again agree.
             resolved = self._days_with_resolved_unknowns(entity, known_df, days)
         candidates = sorted({*days, *resolved})
-        sources = source_fingerprints(self.spark, self.root, entity, candidates)
+        sources = source_fingerprints(taken, candidates)
         # a silver table that is gone (dropped to be built again) is derived again, whatever was recorded
         everything = self.rederive or not tables.exists(self.spark, self.root, silver_name(entity))
-        changed = set(resolved) | set(
-            days if everything else days_to_derive(self.spark, self.root, entity, days, sources, self.rules)
-        )
+        to_derive = days if everything else days_to_derive(recorded, entity, days, sources, self.rules)
+        changed = set(resolved) | set(to_derive)
         counts.unchanged_days = tuple(d for d in days if d not in changed)
         if counts.unchanged_days:
             log("file dates derived before from the same deliveries and rules: not derived again",
@@ -235,30 +261,32 @@ class Ingestor:
         days = sorted(changed)
         if not days:
             return counts
+        # The registry's rows of the batch bound its numbers and its repeated keys: the broadcast
+        # decisions cost no count.
+        batch_rows = sum(d.rows for d in taken if d.file_date in changed)
         bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
         # A batch's numbers are normalized and hashed once each (a few hundred thousand numbers
         # for millions of rows). The batch with its rules applied is cached for the reads that
         # follow (the keys seen twice, counts, quarantine, silver) and dropped: compressing its
         # columns cost more than it saved (10.9 M usage rows, warm: the cache cost 32 s
-        # compressed, 15 s not). Latest-wins then ranks only the rows whose key repeats.
+        # compressed, 15 s not). Latest-wins then ranks only the rows whose key repeats; those
+        # keys are cached too, built by the first read, for every read after it.
         with session_settings(self.spark, {"spark.sql.inMemoryColumnarStorage.compressed": "false"}):
-            numbers_cached = rules_df = repeated_cached = None
+            rules_df = repeated_cached = None
             try:
                 numbers_df = None
                 if entity.has_msisdn:
-                    numbers_cached, numbers_df = cached_for_joins(
-                        number_keys(bronze_df, self.msisdn_e164, self.hmac_key)
-                    )
+                    numbers_df = for_joins(number_keys(bronze_df, self.msisdn_e164, self.hmac_key), batch_rows)
                 rules_df = apply_rules(
                     bronze_df,
                     entity,
                     self.params,
                     numbers_df,
                     known_df,
-                    redelivered_files(self.spark, self.root, entity, days),
+                    redelivered_files(taken, days),
                 ).persist(StorageLevel.MEMORY_AND_DISK)
-                repeated_cached, repeated_df = cached_for_joins(repeated_keys(rules_df, entity))
-                classified_df = latest_wins(rules_df, entity, repeated_df)
+                repeated_cached = repeated_keys(rules_df, entity).persist()
+                classified_df = latest_wins(rules_df, entity, for_joins(repeated_cached, batch_rows // 2))
                 # One pass counts each file date's rows by outcome and finds the event dates silver
                 # receives.
                 accepted_dates = set()
@@ -280,11 +308,11 @@ class Ingestor:
                 self._write_quarantine(entity, days, classified_df, run_id)
                 counts.event_dates = tuple(sorted(accepted_dates))
                 counts.written = self._write_silver(entity, classified_df, counts.event_dates)
-                read_by_day = {dt.date.fromisoformat(d): c["read"] for d, c in counts.by_file_date.items()}
-                record_derivations(self.spark, self.root, entity, {d: sources[d] for d in days}, self.rules,
-                                   read_by_day, run_id)  # fmt: skip
+                for d in days:
+                    read = counts.by_file_date.get(d.isoformat(), {}).get("read", 0)
+                    done.append(Derivation(entity.name, d, sources[d], self.rules, read))
             finally:
-                for cached in (repeated_cached, rules_df, numbers_cached):
+                for cached in (repeated_cached, rules_df):
                     if cached is not None:
                         cached.unpersist()
         return counts
@@ -297,8 +325,8 @@ class Ingestor:
             name = silver_name(ENTITIES["subscribers"])
             if not tables.exists(self.spark, self.root, name):
                 return self.spark.createDataFrame([], "subscriber_key string")
-            keys_df = tables.read(self.spark, self.root, name).select("subscriber_key").distinct()
-            self._known_cached, self._known_df = cached_for_joins(keys_df)
+            self._known_cached = tables.read(self.spark, self.root, name).select("subscriber_key").distinct().persist()
+            self._known_df = for_joins(self._known_cached, self._known_cached.count())
         return self._known_df
 
     def _forget_known_subscribers(self) -> None:
