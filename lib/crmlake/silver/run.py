@@ -84,10 +84,15 @@ from crmlake.silver.subscribers import (
 BROADCAST_KEYS_MAX = 5_000_000
 
 
-def for_joins(df: DataFrame, rows_at_most: int) -> DataFrame:
-    """``df`` as the side of a join: broadcast when it holds at most ``BROADCAST_KEYS_MAX`` rows
-    (``rows_at_most`` bounds them: no Spark job is spent counting)."""
-    return F.broadcast(df) if rows_at_most <= BROADCAST_KEYS_MAX else df
+def cached_for_joins(df: DataFrame, rows_at_most: int | None = None) -> tuple[DataFrame, DataFrame]:
+    """``df`` cached (the first read builds it), and the frame to join with: broadcast when it
+    holds at most ``BROADCAST_KEYS_MAX`` rows. A bound known beforehand (``rows_at_most``)
+    decides without a Spark job; without one, or above the limit, the cache is counted.
+    Unpersist the first when done."""
+    cached = df.persist()
+    if rows_at_most is None or rows_at_most > BROADCAST_KEYS_MAX:
+        rows_at_most = cached.count()
+    return cached, F.broadcast(cached) if rows_at_most <= BROADCAST_KEYS_MAX else cached
 
 
 # A row from a later file date, or a later batch of the same date, replaces the one in silver.
@@ -261,22 +266,23 @@ class Ingestor:
         days = sorted(changed)
         if not days:
             return counts
-        # The registry's rows of the batch bound its numbers and its repeated keys: the broadcast
-        # decisions cost no count.
+        # The registry's rows of the batch bound its numbers and its repeated keys: for a batch of
+        # at most BROADCAST_KEYS_MAX rows the broadcast decisions cost no count.
         batch_rows = sum(d.rows for d in taken if d.file_date in changed)
         bronze_df = tables.read(self.spark, self.root, bronze_name(entity)).where(F.col("_file_date").isin(days))
         # A batch's numbers are normalized and hashed once each (a few hundred thousand numbers
         # for millions of rows). The batch with its rules applied is cached for the reads that
         # follow (the keys seen twice, counts, quarantine, silver) and dropped: compressing its
         # columns cost more than it saved (10.9 M usage rows, warm: the cache cost 32 s
-        # compressed, 15 s not). Latest-wins then ranks only the rows whose key repeats; those
-        # keys are cached too, built by the first read, for every read after it.
+        # compressed, 15 s not). Latest-wins then ranks only the rows whose key repeats.
         with session_settings(self.spark, {"spark.sql.inMemoryColumnarStorage.compressed": "false"}):
-            rules_df = repeated_cached = None
+            numbers_cached = rules_df = repeated_cached = None
             try:
                 numbers_df = None
                 if entity.has_msisdn:
-                    numbers_df = for_joins(number_keys(bronze_df, self.msisdn_e164, self.hmac_key), batch_rows)
+                    numbers_cached, numbers_df = cached_for_joins(
+                        number_keys(bronze_df, self.msisdn_e164, self.hmac_key), batch_rows
+                    )
                 rules_df = apply_rules(
                     bronze_df,
                     entity,
@@ -285,8 +291,8 @@ class Ingestor:
                     known_df,
                     redelivered_files(taken, days),
                 ).persist(StorageLevel.MEMORY_AND_DISK)
-                repeated_cached = repeated_keys(rules_df, entity).persist()
-                classified_df = latest_wins(rules_df, entity, for_joins(repeated_cached, batch_rows // 2))
+                repeated_cached, repeated_df = cached_for_joins(repeated_keys(rules_df, entity), batch_rows // 2)
+                classified_df = latest_wins(rules_df, entity, repeated_df)
                 # One pass counts each file date's rows by outcome and finds the event dates silver
                 # receives.
                 accepted_dates = set()
@@ -312,7 +318,7 @@ class Ingestor:
                     read = counts.by_file_date.get(d.isoformat(), {}).get("read", 0)
                     done.append(Derivation(entity.name, d, sources[d], self.rules, read))
             finally:
-                for cached in (repeated_cached, rules_df):
+                for cached in (repeated_cached, rules_df, numbers_cached):
                     if cached is not None:
                         cached.unpersist()
         return counts
@@ -325,8 +331,8 @@ class Ingestor:
             name = silver_name(ENTITIES["subscribers"])
             if not tables.exists(self.spark, self.root, name):
                 return self.spark.createDataFrame([], "subscriber_key string")
-            self._known_cached = tables.read(self.spark, self.root, name).select("subscriber_key").distinct().persist()
-            self._known_df = for_joins(self._known_cached, self._known_cached.count())
+            keys_df = tables.read(self.spark, self.root, name).select("subscriber_key").distinct()
+            self._known_cached, self._known_df = cached_for_joins(keys_df)
         return self._known_df
 
     def _forget_known_subscribers(self) -> None:
