@@ -209,27 +209,27 @@ def land_to_bronze(
     :class:`UnreadableFileError`; the caller restores whatever the run wrote before.
     """
     with_content = [f for f in files if f.size > 0]  # an empty file is registered, holding no rows
+    rows_per_file: dict[str, int] = {}
     if with_content:
         bronze_df = _with_batch(read_landing(spark, entity, [f.path for f in with_content]), batch_id, ingested_at)
         try:
             tables.append(bronze_df, root, bronze_name(entity))
         except Exception as exc:  # noqa: BLE001 - a reader failure becomes a named-file error
             raise unreadable_file_error(spark, entity, with_content, exc) from None
-        if entity.fmt == "csv":
-            _reread_split_records(spark, root, entity, with_content, batch_id, ingested_at)
-    rows_per_file = (
-        {}
-        if not with_content
-        else {
-            r["_source_file"]: r["count"]
-            for r in tables.read(spark, root, bronze_name(entity))
-            .where(F.col("_file_date").isin(list({f.day for f in files})))
+        # One pass over the batch counts each file's rows and, for CSV, finds the files whose
+        # records span lines.
+        batch = (
+            tables.read(spark, root, bronze_name(entity))
+            .where(F.col("_file_date").isin(list({f.day for f in with_content})))
             .where(F.col("_batch_id") == batch_id)
-            .groupBy("_source_file")
-            .count()
-            .collect()
-        }
-    )
+        )
+        measures = [F.count(F.lit(1)).alias("rows")]
+        if entity.fmt == "csv":
+            measures += _split_record_measures()
+        by_file = {r["_source_file"]: r for r in batch.groupBy("_source_file").agg(*measures).collect()}
+        rows_per_file = {name: r["rows"] for name, r in by_file.items()}
+        if entity.fmt == "csv":
+            rows_per_file |= _reread_split_records(spark, root, entity, with_content, batch_id, ingested_at, by_file)
     for f in with_content:
         if not rows_per_file.get(f.relative):
             log("landing file without records (a header only?): taken, no rows", logging.WARNING, file=f.relative)
@@ -261,6 +261,17 @@ def _odd_quotes(text: Column) -> Column:
 CLOSING_QUOTE = '(^|[^,])"(,|$)'
 
 
+def _split_record_measures() -> list[Column]:
+    """Per file of a CSV batch: ``parsed`` lines; ``odd`` malformed lines with an odd number of
+    quotes and whether one of them ``closes`` a quoted field (see :func:`_reread_split_records`)."""
+    odd = F.col(CORRUPT).isNotNull() & _odd_quotes(F.col(CORRUPT))
+    return [
+        F.count_if(F.col(CORRUPT).isNull()).alias("parsed"),
+        F.count_if(odd).alias("odd"),
+        F.max(odd & F.col(CORRUPT).rlike(CLOSING_QUOTE)).alias("closes"),
+    ]
+
+
 def _reread_split_records(
     spark: SparkSession,
     root: str,
@@ -268,39 +279,34 @@ def _reread_split_records(
     files: list[LandingFile],
     batch_id: str,
     ingested_at: dt.datetime,
-) -> None:
+    by_file: dict,
+) -> dict[str, int]:
     """A CSV file whose records span lines (a quoted field holding a line break, RFC 4180) was
     read line by line as fragments: malformed lines with an odd number of quotes. Such a file is
     read again as multi-line records, and that reading replaces the first where it makes sense
     of more records. (A stray quote reads worse as multi-line: it swallows the lines after it.)
+    ``by_file`` holds each file's :func:`_split_record_measures`. Returns the rows of each file
+    replaced.
     """
-    batch = (
-        tables.read(spark, root, bronze_name(entity))
-        .where(F.col("_file_date").isin(list({f.day for f in files})))
-        .where(F.col("_batch_id") == batch_id)
-    )
     # A split record leaves at least two fragments with an odd number of quotes, the last closing
     # a field; a file of stray quotes only is not read again (a whole second, single-threaded
     # parse of the file).
-    suspects = [
-        r["_source_file"]
-        for r in batch.where(F.col(CORRUPT).isNotNull() & _odd_quotes(F.col(CORRUPT)))
-        .groupBy("_source_file")
-        .agg(F.count(F.lit(1)).alias("odd"), F.max(F.col(CORRUPT).rlike(CLOSING_QUOTE)).alias("closes"))
-        .where((F.col("odd") >= 2) & F.col("closes"))
-        .collect()
-    ]
+    suspects = [name for name, r in by_file.items() if r["odd"] >= 2 and r["closes"]]
     by_name = {f.relative: f for f in files}
+    replaced = {}
     for name in sorted(suspects):
         landing_file = by_name[name]
-        as_lines = batch.where(F.col("_source_file") == name).where(F.col(CORRUPT).isNull()).count()
         records = _with_batch(
             read_landing(spark, entity, [landing_file.path], multi_line=True), batch_id, ingested_at
         ).persist()
         try:
-            if records.where(F.col(CORRUPT).isNull()).count() > as_lines:
+            counted = records.agg(F.count(F.lit(1)).alias("rows"), F.count_if(F.col(CORRUPT).isNull()).alias("parsed"))
+            rows, parsed = counted.first()
+            if parsed > by_file[name]["parsed"]:
                 scope = tables.where(_file_date=landing_file.day, _batch_id=batch_id, _source_file=name)
                 tables.replace_where(records, root, bronze_name(entity), scope)
+                replaced[name] = rows
                 log("records span lines: the file was read as multi-line CSV", file=name)
         finally:
             records.unpersist()
+    return replaced
