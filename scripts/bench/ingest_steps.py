@@ -6,8 +6,9 @@
 Runs ``crmlake ingest --all`` in this Python process (a cold JVM, as ``scripts/bench.sh`` does)
 with each step timed: landing files to bronze (per entity), each entity's bronze → silver stage
 (its first read, the counts, builds the batch's numbers keyed once each, the rules' cache and
-the keys seen twice), the quarantine and silver within it, the derivations record (once a run). Prints one line per step and entity; appends
-nothing to RESULTS.md (copy the lines there with this command). ``NEW_ROOT`` is replaced.
+the keys seen twice), the quarantine and silver within it, the derivations record (once a
+run). Prints one line per step and entity; appends nothing to RESULTS.md (copy the lines there
+with this command). ``NEW_ROOT`` is replaced.
 """
 
 from __future__ import annotations
