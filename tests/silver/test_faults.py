@@ -73,9 +73,7 @@ INGEST_TABLES = [
 ]
 
 
-def test_a_drifted_header_is_refused_before_the_first_write(spark, cfg, hmac_key, capsys):
-    base_landing(cfg.root)
-    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+def test_a_drifted_header_is_refused_before_the_first_write(spark, cfg, hmac_key, capsys, ingested_d1):
     versions = tables.versions(spark, cfg.root, INGEST_TABLES)
     write(cfg.root, "subscribers", D2, "s.csv", [SUB_HEADER, subscriber_line("09121110001", D2, tariff="X")])
     drifted = usage_line("r50", "09121110001", "2026-01-06 07:00:00") + ",5G,roaming"
@@ -177,9 +175,7 @@ def test_the_outcome_does_not_depend_on_how_days_are_grouped_into_runs(spark, tm
             )
 
 
-def test_a_redelivered_file_with_the_same_content_changes_nothing(spark, cfg, hmac_key):
-    base_landing(cfg.root)
-    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+def test_a_redelivered_file_with_the_same_content_changes_nothing(spark, cfg, hmac_key, ingested_d1):
     versions = tables.versions(spark, cfg.root, INGEST_TABLES)
     usage_file = Path(cfg.root) / "landing" / "usage" / f"date={D1}" / "usage_1.csv"
     os.utime(usage_file, (time.time() + 60, time.time() + 60))  # re-sent: same bytes, new time
@@ -187,9 +183,7 @@ def test_a_redelivered_file_with_the_same_content_changes_nothing(spark, cfg, hm
     assert tables.versions(spark, cfg.root, INGEST_TABLES) == versions
 
 
-def test_a_redelivered_file_with_new_content_is_a_new_delivery_without_duplicates(spark, cfg, hmac_key):
-    base_landing(cfg.root)
-    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+def test_a_redelivered_file_with_new_content_is_a_new_delivery_without_duplicates(spark, cfg, hmac_key, ingested_d1):
     quarantine_before = (
         tables.read(spark, cfg.root, "silver.quarantine").drop("_batch_id", "_ingested_at", "run_id").localCheckpoint()
     )
@@ -271,15 +265,13 @@ def test_a_run_killed_mid_way_leaves_nothing_taken_twice_or_missed(spark, cfg, h
     assert_as_one_clean_run_leaves(spark, cfg.root, str(tmp_path / "clean"))
 
 
-def test_the_orphan_check_reads_bronze_only_when_bronze_moved_past_the_registry(spark, cfg, hmac_key):
+def test_the_orphan_check_reads_bronze_only_when_bronze_moved_past_the_registry(spark, cfg, hmac_key, ingested_d1):
     """After a run, bronze's latest commit is recorded in the registry: the next run knows no
     batch can be unregistered without reading bronze. A bronze commit the registry never saw
     (what a run killed before its registration leaves) is looked for, and registered."""
     from crmlake.bronze.land import bronze_caught_up, register_orphans
     from crmlake.contracts.entities import ENTITIES
 
-    base_landing(cfg.root)
-    assert run_ingest(cfg.root, spark, "--date", D1) == 0
     entities = [ENTITIES[name] for name in ("subscribers", "usage", "surveys")]  # no survey file: no bronze
     assert bronze_caught_up(spark, cfg.root, entities) == {"subscribers", "usage", "surveys"}
 
@@ -299,9 +291,7 @@ def test_the_orphan_check_reads_bronze_only_when_bronze_moved_past_the_registry(
     assert register_orphans(spark, cfg.root, ENTITIES["usage"], [dt.date.fromisoformat(D1)]) == 0
 
 
-def test_a_rerun_derives_only_the_days_that_changed_and_an_idle_one_nothing(spark, cfg, hmac_key):
-    base_landing(cfg.root)
-    assert run_ingest(cfg.root, spark, "--date", D1) == 0
+def test_a_rerun_derives_only_the_days_that_changed_and_an_idle_one_nothing(spark, cfg, hmac_key, ingested_d1):
     write(cfg.root, "usage", D2, "usage_2.csv", [USAGE_HEADER, usage_line("r20", "09121110001", "2026-01-06 07:00:00")])
     for _ in range(2):
         assert run_ingest(cfg.root, spark, "--from", D1, "--to", D2) == 0
@@ -319,12 +309,10 @@ def test_a_rerun_derives_only_the_days_that_changed_and_an_idle_one_nothing(spar
     assertDataFrameEqual(tables.read(spark, cfg.root, "silver.usage").drop("_ingested_at", "_batch_id"), usage_before)
 
 
-def test_a_rerun_under_other_rules_derives_its_days_again(spark, cfg, hmac_key, tmp_path):
+def test_a_rerun_under_other_rules_derives_its_days_again(spark, cfg, hmac_key, tmp_path, ingested_d1):
     """r9 carries 10^15 bytes in 10 s: impossible at 10 Gbit/s, possible under a limit raised by
     config. The same files run again under the new limit are derived again. (The limit is
     high enough that a day's capacity overflows a long, as the check once did.)"""
-    base_landing(cfg.root)
-    assert run_ingest(cfg.root, spark, "--date", D1) == 0
     quarantined = tables.read(spark, cfg.root, "silver.quarantine").where(F.col("raw").contains('"r9"'))
     assert [r["rule"] for r in quarantined.collect()] == ["impossible_bytes"]
     raised = tmp_path / "raised.yaml"

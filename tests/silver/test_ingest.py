@@ -155,9 +155,7 @@ def test_ingest_accepts_cleans_and_quarantines_by_rule(spark, cfg, ingest):
     assert log["status"] == "succeeded"
 
 
-def test_raw_numbers_stay_in_the_restricted_table(spark, cfg, ingest):
-    base_landing(cfg.root)
-    assert ingest("--date", D1) == 0
+def test_raw_numbers_stay_in_the_restricted_table(spark, cfg, ingest, ingested_d1):
     subs = tables.read(spark, cfg.root, "silver.subscribers")
     assert not {"msisdn", "first_name", "last_name"} & set(subs.columns)
     contacts = tables.read(spark, cfg.root, "silver.subscriber_contacts").select(
@@ -177,9 +175,7 @@ def test_raw_numbers_stay_in_the_restricted_table(spark, cfg, ingest):
         assert "9121110001" not in text
 
 
-def test_rerun_is_idempotent_and_reingest_changes_nothing(spark, cfg, ingest):
-    base_landing(cfg.root)
-    assert ingest("--date", D1) == 0
+def test_rerun_is_idempotent_and_reingest_changes_nothing(spark, cfg, ingest, ingested_d1):
     names = ["silver.usage", "silver.subscribers", "silver.quarantine", "bronze.usage", "silver.subscriber_contacts"]
     before = {n: tables.read(spark, cfg.root, n).drop("run_id").collect() for n in names}
     versions = tables.versions(spark, cfg.root, names)
@@ -294,9 +290,7 @@ def test_subscriber_history_keeps_versions(spark, cfg, ingest):
     assertDataFrameEqual(got, expected)
 
 
-def test_unreadable_file_fails_naming_it_and_writes_nothing(spark, cfg, ingest, capsys):
-    base_landing(cfg.root)
-    assert ingest("--date", D1) == 0
+def test_unreadable_file_fails_naming_it_and_writes_nothing(spark, cfg, ingest, capsys, ingested_d1):
     names = [
         "silver.subscribers",
         "silver.subscriber_contacts",
@@ -323,12 +317,10 @@ def test_unreadable_file_fails_naming_it_and_writes_nothing(spark, cfg, ingest, 
     assert "bad.csv" in failed["message"]
 
 
-def test_silver_opens_in_a_reader_that_is_not_spark(spark, cfg, ingest):
+def test_silver_opens_in_a_reader_that_is_not_spark(spark, cfg, ingest, ingested_d1):
     """A campaign or BI system reads silver with delta-rs (the deltalake package), not Spark."""
     from deltalake import DeltaTable
 
-    base_landing(cfg.root)
-    assert ingest("--date", D1) == 0
     usage = DeltaTable(tables.table_path(cfg.root, "silver.usage"))
     assert usage.version() == tables.version(spark, cfg.root, "silver.usage")
     arrow = usage.to_pyarrow_table(columns=["record_id", "subscriber_key", "event_date", "charge_amount"])
