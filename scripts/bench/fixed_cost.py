@@ -1,0 +1,115 @@
+"""Ingest's fixed cost: a small operator ingested on a fresh root, again and again in one JVM.
+
+    python scripts/bench/fixed_cost.py --work DIR [--subscribers 300] [--days 5] [--runs 5]
+        [--warm-up 2] [--label TEXT] [--no-record]
+
+What a run costs where its rows cost little: the per-entity and per-run Spark jobs, Delta
+commits and plan building that every ingest pays, as the test suite and a daily run of a small
+operator pay them. Generates the operator once into ``DIR/source`` (kept for later runs), then
+ingests it ``--warm-up`` + ``--runs`` times, each on a fresh root holding the same landing files
+(hard links), in one local JVM set up as the test suite's (local[2], two shuffle partitions),
+and after each run times an idle rerun (nothing new). Prints the median of the timed runs and
+appends a block to RESULTS.md. To compare with earlier code, run this script with
+``PYTHONPATH`` naming that code's ``lib`` and a folder where ``crmlake_jobs`` links its ``jobs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import RESULTS, machine  # noqa: E402
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("CRMLAKE_HMAC_KEY", "fixed-cost-bench-key")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", required=True, help="a folder for the operator and the roots")
+    parser.add_argument("--subscribers", type=int, default=300)
+    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warm-up", type=int, default=2, help="runs first, not timed (the JIT's first compilations)")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--label", default="", help="what code ran (a commit, when comparing with PYTHONPATH)")
+    args = parser.parse_args()
+
+    from crmlake.core.config import load_config
+    from crmlake.core.log import setup_logging
+    from crmlake.core.session import build_session
+    from crmlake_jobs.generate import main as generate_main
+    from crmlake_jobs.ingest import main as ingest_main
+
+    work = Path(args.work).resolve()
+    source = work / "source"
+    cfg = load_config(
+        env="local",
+        overrides={
+            "root": str(source),
+            "spark.master": "local[2]",
+            "spark.shuffle_partitions": 2,
+            "spark.driver_memory": "4g",
+            "spark.delta_snapshot_partitions": 1,
+            "logging.format": "text",
+        },
+    )
+    cfg["spark"]["conf"]["spark.default.parallelism"] = "2"
+    setup_logging("WARNING", "text")
+    spark = build_session(cfg)
+    try:
+        if not (source / "landing").exists():
+            source.mkdir(parents=True, exist_ok=True)
+            gen = ["--subscribers", str(args.subscribers), "--start", "2026-01-05", "--days", str(args.days)]
+            if generate_main(["--root", str(source), *gen, "--seed", "5"], spark=spark) != 0:
+                raise SystemExit("generate failed")
+        fresh, idle = [], []
+        for i in range(args.warm_up + args.runs):
+            root = work / "root"
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            subprocess.run(["cp", "-al", str(source / "landing"), str(root / "landing")], check=True)
+            timings = []
+            for _ in ("fresh", "idle"):
+                started = time.monotonic()
+                if ingest_main(["--root", str(root), "--all"], spark=spark) != 0:
+                    raise SystemExit("ingest failed")
+                timings.append(time.monotonic() - started)
+            label = "warm-up" if i < args.warm_up else "timed"
+            print(f"run {i + 1} ({label}): fresh {timings[0]:.1f} s, idle rerun {timings[1]:.1f} s", flush=True)
+            if i >= args.warm_up:
+                fresh.append(timings[0])
+                idle.append(timings[1])
+    finally:
+        spark.stop()
+
+    each = ", ".join(f"{s:.1f}" for s in fresh)
+    each_idle = ", ".join(f"{s:.1f}" for s in idle)
+    lines = [
+        "",
+        f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: ingest's fixed cost, {args.subscribers} subscribers × "
+        f"{args.days} days, warm JVM" + (f", {args.label}" if args.label else ""),
+        "",
+        f"- machine: {machine()}; Spark local[2], two shuffle partitions (as the test suite)",
+        f"- command: `python scripts/bench/fixed_cost.py --work {args.work} --subscribers {args.subscribers} "
+        f"--days {args.days} --runs {args.runs} --warm-up {args.warm_up}`",
+        f"- `ingest --all` on a fresh root, all entities: median {statistics.median(fresh):.1f} s of {len(fresh)} "
+        f"({each} s), after {args.warm_up} warm-up run(s) in the same JVM",
+        f"- idle rerun (nothing new): median {statistics.median(idle):.1f} s ({each_idle} s)",
+    ]
+    print("\n".join(lines))
+    if not args.no_record:
+        with open(RESULTS, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
