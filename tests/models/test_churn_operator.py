@@ -179,21 +179,40 @@ def test_no_table_open_to_analysts_holds_a_number_or_a_name_from_the_landing_fil
         {v for r in landed.select("first_name", "last_name").distinct().collect() for v in r if v and len(v) >= 3}
     )
     assert len(numbers) > 400 and len(names) > 50
-    # separators between digits dropped ("0912 111 0003", "+98-912-…"), then a whole digit run
-    # that is a landing number with or without its country or trunk prefix
-    phone = f"(^|[^0-9])(\\+?98|0098|0)?({'|'.join(numbers)})([^0-9]|$)"
-    name_pattern = f"(?U)\\b({'|'.join(re.escape(n) for n in names)})\\b"
+    known_numbers = F.array(*[F.lit(n) for n in numbers])
+    words = [n for n in names if re.fullmatch(r"\w+", n)]
+    phrases = [n for n in names if n not in words]  # company names: "Pars Trading Co., Ltd."
+    known_words = F.array(*[F.lit(n) for n in words])
+
+    def identifies(value):
+        # separators between digits dropped ("0912 111 0003", "+98-912-…"), then a whole digit run
+        # that is a landing number with or without its country or trunk prefix
+        runs = F.regexp_extract_all(F.regexp_replace(value, "(?<=[0-9])[ ().-]+(?=[0-9])", ""), F.lit("[0-9]+"), 0)
+        national = F.transform(runs, lambda run: F.regexp_replace(run, "^(98|0098|0)(?=[0-9]{10}$)", ""))
+        # or a name as a whole word (a phrase for the names of several words)
+        found = F.arrays_overlap(national, known_numbers) | F.arrays_overlap(F.split(value, r"(?U)\W+"), known_words)
+        return found | value.rlike(f"(?U)\\b({'|'.join(re.escape(n) for n in phrases)})\\b") if phrases else found
 
     def scan(name: str) -> dict[str, list]:
+        """Up to three values of each string column that identify someone: each distinct value
+        of every column is checked once, in one pass over the table."""
         df = tables.read(spark, root, name)
-        hits = {}
-        for c in [f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType)]:
-            joined = F.regexp_replace(F.col(c), "(?<=[0-9])[ ().-]+(?=[0-9])", "")
-            found = df.where(joined.rlike(phone) | F.col(c).rlike(name_pattern)).select(c).limit(3).collect()
-            if found:
-                hits[f"{name}.{c}"] = [h[0] for h in found]
-        return hits
+        strings = [f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType)]
+        if not strings:
+            return {}
+        pairs = F.array(*[F.struct(F.lit(c).alias("column"), F.col(c).alias("value")) for c in strings])
+        values = df.select(F.explode(pairs).alias("pair")).select("pair.*").distinct()
+        found = (
+            values.where(identifies(F.col("value")))
+            .groupBy("column")
+            .agg(F.slice(F.sort_array(F.collect_list("value")), 1, 3).alias("values"))
+        )
+        return {f"{name}.{r['column']}": r["values"] for r in found.collect()}
 
+    n, w = numbers, words
+    probes = [f"+98 {n[0][:3]} {n[0][3:]}", f"0{n[1]}", f"x0098{n[2]}y", f"{n[3]}1", f"hi {w[0]}!", f"{w[1]}x"]
+    probed = spark.createDataFrame([(p,) for p in probes], "value string").select(identifies(F.col("value")))
+    assert [r[0] for r in probed.collect()] == [True, True, True, False, True, False]
     scanned, found = [], {}
     for spec in TABLES.values():
         if spec.personal_data == PersonalData.RESTRICTED or not tables.exists(spark, root, spec.name):
