@@ -156,6 +156,10 @@ def spark_settings(cfg: Config, verbose: bool = False) -> dict[str, str]:
         # 10.5 s). crmlake's errors name the file, table or column themselves; set it back to
         # "true" under spark.conf to see Python lines in Spark's error context.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
+        # Spark keeps the Java it compiled for the last 100 distinct expressions and stages;
+        # a session that runs job after job (crmlake daily, a notebook, the test suite) compiled
+        # the same code again and again (the fast suite 521 s -> 483 s with 5,000 kept).
+        "spark.sql.codegen.cache.maxEntries": "5000",
     }
     # HotSpot leaves a method of more than 8,000 bytes of bytecode to the interpreter; the code
     # Spark generates for a stage with many expressions (ingest's typing and contract rules) is
