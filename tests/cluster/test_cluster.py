@@ -72,7 +72,8 @@ def test_every_job_on_a_standalone_cluster(spark, tmp_path, cluster):
     small = tmp_path / "small.yaml"
     executor_options = f"{SHORT_LIVED_JVM} -XX:-DontCompileHugeMethods"
     small.write_text(
-        f"spark:\n  shuffle_partitions: 4\n  conf:\n    spark.executor.extraJavaOptions: '{executor_options}'\n",
+        f"spark:\n  shuffle_partitions: 4\n  conf:\n    spark.executor.extraJavaOptions: '{executor_options}'\n"
+        "    spark.sql.codegen.factoryMode: NO_CODEGEN\n    spark.sql.codegen.wholeStage: 'false'\n",
         encoding="utf-8",
     )
     gen = submit(
