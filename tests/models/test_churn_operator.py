@@ -191,7 +191,9 @@ def test_no_table_open_to_analysts_holds_a_number_or_a_name_from_the_landing_fil
         national = F.transform(runs, lambda run: F.regexp_replace(run, "^(98|0098|0)(?=[0-9]{10}$)", ""))
         # or a name as a whole word (a phrase for the names of several words)
         found = F.arrays_overlap(national, known_numbers) | F.arrays_overlap(F.split(value, r"(?U)\W+"), known_words)
-        return found | value.rlike(f"(?U)\\b({'|'.join(re.escape(n) for n in phrases)})\\b") if phrases else found
+        if not phrases:
+            return found
+        return found | value.rlike(f"(?U)\\b({'|'.join(re.escape(n) for n in phrases)})\\b")
 
     def scan(name: str) -> dict[str, list]:
         """Up to three values of each string column that identify someone: each distinct value
