@@ -62,7 +62,7 @@ def tree_rss(root_pid: int) -> tuple[int, int]:
     A child caught while it is being spawned (the JVM starting a shell command: ``posix_spawn``
     shares the parent's memory until the child runs its program) shows its parent's memory
     exactly: the same executable and every figure of ``statm`` the same. It is counted once,
-    with the parent; a sample once summed a 8.7 GiB JVM twice that way."""
+    with the parent; a sample once summed an 8.7 GiB JVM twice that way."""
     tree = _children()
     total, largest, todo = 0, 0, [(root_pid, None)]
     while todo:
