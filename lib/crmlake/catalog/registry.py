@@ -108,6 +108,21 @@ CAMPAIGN_RESULTS_SCHEMA = T.StructType(
     ]
 )
 
+# Every training run's metrics, per candidate and split: numbers and model names only.
+MODEL_METRICS_SCHEMA = T.StructType(
+    [
+        T.StructField("model_name", T.StringType(), False),
+        T.StructField("model_version", T.StringType(), False),
+        T.StructField("candidate", T.StringType(), False),
+        T.StructField("dataset", T.StringType(), False),
+        T.StructField("split", T.StringType(), False),
+        T.StructField("metric", T.StringType(), False),
+        T.StructField("value", T.DoubleType()),
+        T.StructField("is_registered", T.BooleanType(), False),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+
 INGESTED_FILES_SCHEMA = T.StructType(
     [
         T.StructField("entity", T.StringType(), False),
@@ -424,6 +439,7 @@ TABLES: dict[str, TableSpec] = {
             grain="one metric of one candidate on one split of a training run",
             key=("run_id", "model_name", "model_version", "candidate", "dataset", "split", "metric"),
             personal_data=PersonalData.NONE,
+            schema=MODEL_METRICS_SCHEMA,
         ),
         TableSpec(
             name="gold.model_monitoring",

@@ -34,6 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
+from crmlake.catalog.registry import MODEL_METRICS_SCHEMA
 from crmlake.core import tracking
 from crmlake.core.errors import ConfigError
 from crmlake.core.log import log, stage
@@ -52,7 +53,6 @@ from crmlake.models.churn import (
 )
 from crmlake.models.churn_data import Dataset, byo_dataset, operator_dataset
 from crmlake.models.registry import (
-    METRICS_SCHEMA,
     MODEL_METRICS,
     current,
     incompatibilities,
@@ -291,7 +291,7 @@ def train_churn(
         out.details.update(outcome)
         out.model_version = f"{data.model_name}/{outcome['version']}"
         metric_rows = _metric_rows(data, outcome["version"], run_id, fitted, chosen, outcome.pop("champion_rows"))
-        metrics_df = spark.createDataFrame(metric_rows, METRICS_SCHEMA)
+        metrics_df = spark.createDataFrame(metric_rows, MODEL_METRICS_SCHEMA)
         tables.append(metrics_df.coalesce(1), root, MODEL_METRICS)
         out.rows_written += len(metric_rows)
         out.tables.add(MODEL_METRICS)

@@ -74,18 +74,3 @@ def pip_requirements() -> list[str]:
     import pyspark
 
     return [f"pyspark=={pyspark.__version__}"]
-
-
-METRICS_SCHEMA = T.StructType(
-    [
-        T.StructField("model_name", T.StringType(), False),
-        T.StructField("model_version", T.StringType(), False),
-        T.StructField("candidate", T.StringType(), False),
-        T.StructField("dataset", T.StringType(), False),
-        T.StructField("split", T.StringType(), False),
-        T.StructField("metric", T.StringType(), False),
-        T.StructField("value", T.DoubleType()),
-        T.StructField("is_registered", T.BooleanType(), False),
-        T.StructField("run_id", T.StringType(), False),
-    ]
-)

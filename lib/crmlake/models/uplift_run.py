@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crmlake.catalog import tables
+from crmlake.catalog.registry import MODEL_METRICS_SCHEMA
 from crmlake.core import tracking
 from crmlake.core.errors import ConfigError, IncompatibleTableError, TableNotFoundError
 from crmlake.core.log import log, stage
@@ -32,7 +33,6 @@ from crmlake.models import uplift_evaluation as ue
 from crmlake.models.churn import KEY, SNAPSHOT, FeatureSet, estimator, feature_set, missing_columns
 from crmlake.models.churn_data import features_at, require_table
 from crmlake.models.registry import (
-    METRICS_SCHEMA,
     MODEL_METRICS,
     Champion,
     current,
@@ -254,7 +254,7 @@ def train_uplift(
         out.details.update({k: v for k, v in outcome.items() if k != "champion_rows"})
         out.model_version = f"{params.model_name}/{version}"
         rows = _metric_rows(params.model_name, version, run_id, fitted, chosen) + outcome["champion_rows"]
-        tables.append(spark.createDataFrame(rows, METRICS_SCHEMA).coalesce(1), root, MODEL_METRICS)
+        tables.append(spark.createDataFrame(rows, MODEL_METRICS_SCHEMA).coalesce(1), root, MODEL_METRICS)
         out.rows_written += len(rows)
         out.tables.add(MODEL_METRICS)
     finally:
