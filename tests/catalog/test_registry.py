@@ -59,3 +59,30 @@ def test_erasure_can_find_every_table_holding_a_subscriber():
     assert "gold.kpis" not in holding and holding["gold.features"] == "subscriber_key"
     restricted = {t.name for t in registry.TABLES.values() if t.personal_data == registry.PersonalData.RESTRICTED}
     assert {"silver.subscriber_contacts", "silver.quarantine", "bronze.usage"} <= restricted
+
+
+def test_the_entity_tables_are_in_the_catalog_whatever_is_imported_first():
+    """The contracts register each entity's bronze and silver tables; the package's entry imports
+    them, so a process that imports the catalog alone still finds them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from crmlake.catalog.registry import spec; "
+        "print(spec('bronze.usage').grain); print(spec('silver.usage').key); "
+        "print(spec('silver.subscribers').schema.fieldNames()[-3:])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [
+        "one charging/usage record as it arrived, per file and batch (duplicates kept)",
+        "('record_id',)",
+        "['valid_from', 'valid_to', 'is_current']",
+    ]
+
+
+def test_a_table_declared_twice_is_refused():
+    with pytest.raises(ValueError, match="table 'silver.usage' is already declared in the catalog"):
+        registry.register(registry.spec("silver.usage"))
+    with pytest.raises(ValueError, match="the layer must be one of bronze, silver, gold"):
+        registry.register(registry.TableSpec("platinum.x", "-", (), registry.PersonalData.NONE))
+    assert "platinum.x" not in registry.TABLES

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from pyspark.sql import types as T
 
-from crmlake.contracts.entities import ENTITIES, silver_key, silver_schema
 from crmlake.core.errors import UnknownTableError
 
 LAYERS = ("bronze", "silver", "gold")
@@ -207,64 +206,6 @@ RUN_LOG_SCHEMA = T.StructType(
 )
 
 
-# What one record of each source entity is.
-RECORD = {
-    "subscribers": "subscriber extract line",
-    "usage": "charging/usage record",
-    "recharges": "top-up, bill or payment",
-    "care_interactions": "care contact",
-    "surveys": "survey answer (CSAT 1-5, NPS 0-10)",
-    "campaign_responses": "contact of a campaign target",
-    "network_cells": "cell per day",
-}
-
-
-def _bronze(entity_name: str) -> TableSpec:
-    entity = ENTITIES[entity_name]
-    return TableSpec(
-        name=f"bronze.{entity.name}",
-        grain=f"one {RECORD[entity.name]} as it arrived, per file and batch (duplicates kept)",
-        key=(),
-        personal_data=PersonalData.RESTRICTED if entity.has_msisdn else PersonalData.NONE,
-        partition_by=("_file_date",),
-        date_column="_file_date",
-        subscriber_column="msisdn" if entity.has_msisdn else None,
-        # Bronze is read by file date (the partition), batch and file only. Statistics of the
-        # raw strings skip nothing (every file spans the numbers and times of its day) and cost
-        # a fifth of the bronze write: 54 s -> 42 s for 10.9 M usage records.
-        stats_columns=("_batch_id", "_source_file"),
-    )
-
-
-def _silver(entity_name: str) -> TableSpec:
-    entity = ENTITIES[entity_name]
-    history = entity.name == "subscribers"
-    schema = silver_schema(entity)
-    if history:
-        schema = T.StructType(
-            [
-                *schema.fields,
-                T.StructField("valid_from", T.DateType()),
-                T.StructField("valid_to", T.DateType()),
-                T.StructField("is_current", T.BooleanType()),
-            ]
-        )
-    return TableSpec(
-        name=f"silver.{entity.name}",
-        grain="one subscriber per validity period" if history else f"one {RECORD[entity.name]}, latest arrival",
-        key=("subscriber_key", "valid_from") if history else tuple(silver_key(entity)),
-        personal_data=PersonalData.PSEUDONYMIZED if entity.has_msisdn else PersonalData.NONE,
-        partition_by=() if history else ("event_date",),
-        date_column=None if history else "event_date",
-        subscriber_column="subscriber_key" if entity.has_msisdn else None,
-        schema=schema,
-        # Statistics of the event time and the batch columns only: the day is the partition,
-        # and every file of a day spans its subscribers, ids and hashes, so their min/max skip
-        # nothing and cost a third of the write (28.6 s -> 19.5-21.3 s for 10.9 M usage rows).
-        stats_columns=() if history else (entity.event_time, "_file_date", "_batch_id"),
-    )
-
-
 def _per_subscriber(name: str, grain: str, key: tuple[str, ...], date_column: str) -> TableSpec:
     """A gold table keyed by subscriber, partitioned by its date."""
     return TableSpec(
@@ -278,10 +219,12 @@ def _per_subscriber(name: str, grain: str, key: tuple[str, ...], date_column: st
     )
 
 
+# Every table, in the order of the layers (the README's table map). The bronze and silver table
+# of each source entity are declared by its contract and registered below the catalog's own
+# (crmlake.contracts.tables, which the package's entry imports).
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in [
-        *[_bronze(name) for name in ENTITIES],
         TableSpec(
             name="bronze.ingested_files",
             grain="one landing file taken, per batch",
@@ -290,7 +233,6 @@ TABLES: dict[str, TableSpec] = {
             date_column="_file_date",
             schema=INGESTED_FILES_SCHEMA,
         ),
-        *[_silver(name) for name in ENTITIES],
         TableSpec(
             name="silver.subscriber_contacts",
             grain="one subscriber: the raw number and name, for delivery at publish time only",
@@ -473,6 +415,19 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
+def register(*specs: TableSpec) -> None:
+    """Add tables declared outside the catalog (each source entity's bronze and silver). A name
+    declared twice is an error, not an override."""
+    for new in specs:
+        if new.name in TABLES:
+            raise ValueError(f"table {new.name!r} is already declared in the catalog")
+        if new.layer not in LAYERS:
+            raise ValueError(f"table {new.name!r}: the layer must be one of {', '.join(LAYERS)}")
+    ordered = sorted([*TABLES.values(), *specs], key=lambda s: LAYERS.index(s.layer))  # stable: in layer order
+    TABLES.clear()
+    TABLES.update((s.name, s) for s in ordered)
+
+
 def spec(name: str) -> TableSpec:
     """The declaration of table ``name`` (``"<layer>.<table>"``)."""
     try:
@@ -489,7 +444,7 @@ def holding_subscribers() -> list[TableSpec]:
 
 
 def markdown() -> str:
-    """The table map in the README (``python -m crmlake.catalog.registry`` prints it; a test
+    """The table map in the README (``python -m crmlake.catalog`` prints it; a test
     keeps the README equal to it)."""
 
     def cols(names) -> str:
@@ -505,7 +460,3 @@ def markdown() -> str:
             f"| {table.personal_data.value} |"
         )
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(markdown())

@@ -65,6 +65,7 @@ class Entity:
     """The contract of one source entity."""
 
     name: str
+    record: str  # what one record is, in the catalog's words ("care contact")
     fmt: str  # csv | json | parquet
     silver: T.StructType  # typed columns as they arrive, in file order (msisdn still raw)
     key: tuple[str, ...]
@@ -110,6 +111,7 @@ ENTITIES: dict[str, Entity] = {
     for e in [
         Entity(
             name="subscribers",
+            record="subscriber extract line",
             fmt="csv",
             silver=_schema(
                 ("msisdn", S),
@@ -162,6 +164,7 @@ ENTITIES: dict[str, Entity] = {
         ),
         Entity(
             name="usage",
+            record="charging/usage record",
             fmt="csv",
             silver=_schema(
                 ("record_id", S),
@@ -197,6 +200,7 @@ ENTITIES: dict[str, Entity] = {
         ),
         Entity(
             name="recharges",
+            record="top-up, bill or payment",
             fmt="csv",
             silver=_schema(
                 ("txn_id", S),
@@ -215,6 +219,7 @@ ENTITIES: dict[str, Entity] = {
         ),
         Entity(
             name="care_interactions",
+            record="care contact",
             fmt="json",
             silver=_schema(
                 ("interaction_id", S),
@@ -238,6 +243,7 @@ ENTITIES: dict[str, Entity] = {
         ),
         Entity(
             name="surveys",
+            record="survey answer (CSAT 1-5, NPS 0-10)",
             fmt="json",
             silver=_schema(
                 ("survey_id", S),
@@ -256,6 +262,7 @@ ENTITIES: dict[str, Entity] = {
         ),
         Entity(
             name="campaign_responses",
+            record="contact of a campaign target",
             fmt="csv",
             silver=_schema(
                 ("campaign_id", S),
@@ -276,6 +283,7 @@ ENTITIES: dict[str, Entity] = {
         ),
         Entity(
             name="network_cells",
+            record="cell per day",
             fmt="parquet",
             silver=_schema(
                 ("cell_id", S),
