@@ -122,6 +122,60 @@ MODEL_METRICS_SCHEMA = T.StructType(
     ]
 )
 
+# A lifetime-value model fit per source, calibration end and group.
+CLV_MODELS_SCHEMA = T.StructType(
+    [
+        T.StructField("source", T.StringType(), False),
+        T.StructField("calibration_end", T.DateType(), False),
+        T.StructField("model", T.StringType(), False),
+        T.StructField("group", T.StringType(), False),
+        T.StructField("params", T.MapType(T.StringType(), T.DoubleType()), False),
+        T.StructField("log_likelihood", T.DoubleType()),
+        T.StructField("customers", T.LongType(), False),
+        T.StructField("distinct_statistics", T.LongType(), False),
+        T.StructField("time_unit", T.StringType(), False),
+        T.StructField("converged", T.BooleanType(), False),
+        T.StructField("is_used", T.BooleanType(), False),
+        T.StructField("message", T.StringType()),
+        T.StructField("survival", T.ArrayType(T.DoubleType())),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+
+# The holdout comparison of a lifetime-value fit.
+CLV_VALIDATION_SCHEMA = T.StructType(
+    [
+        T.StructField("source", T.StringType(), False),
+        T.StructField("calibration_end", T.DateType(), False),
+        T.StructField("holdout_end", T.DateType(), False),
+        T.StructField("report", T.StringType(), False),
+        T.StructField("bucket", T.StringType(), False),
+        T.StructField("customers", T.LongType(), False),
+        T.StructField("predicted", T.DoubleType()),
+        T.StructField("actual", T.DoubleType()),
+        T.StructField("mean_absolute_error", T.DoubleType()),
+        T.StructField("rmse", T.DoubleType()),
+    ]
+)
+
+# One check of a churn scoring run.
+MODEL_MONITORING_SCHEMA = T.StructType(
+    [
+        T.StructField("monitor_date", T.DateType(), False),
+        T.StructField("model_name", T.StringType(), False),
+        T.StructField("model_version", T.StringType(), False),
+        T.StructField("check", T.StringType(), False),  # psi | realized
+        T.StructField("subject", T.StringType(), False),  # score, a feature, or decile_<n>
+        T.StructField("score_date", T.DateType(), False),
+        T.StructField("reference_date", T.DateType()),
+        T.StructField("value", T.DoubleType()),  # the PSI, or the realized churn rate
+        T.StructField("expected", T.DoubleType()),  # the predicted churn rate (realized rows)
+        T.StructField("subscribers", T.LongType()),
+        T.StructField("threshold", T.DoubleType()),
+        T.StructField("is_flagged", T.BooleanType(), False),
+    ]
+)
+
 INGESTED_FILES_SCHEMA = T.StructType(
     [
         T.StructField("entity", T.StringType(), False),
@@ -332,6 +386,7 @@ TABLES: dict[str, TableSpec] = {
             key=("source", "calibration_end", "model", "group"),
             personal_data=PersonalData.NONE,
             date_column="calibration_end",
+            schema=CLV_MODELS_SCHEMA,
         ),
         TableSpec(
             name="gold.clv_validation",
@@ -339,6 +394,7 @@ TABLES: dict[str, TableSpec] = {
             key=("source", "calibration_end", "report", "bucket"),
             personal_data=PersonalData.NONE,
             date_column="calibration_end",
+            schema=CLV_VALIDATION_SCHEMA,
         ),
         TableSpec(
             name="gold.churn_scores",
@@ -389,6 +445,7 @@ TABLES: dict[str, TableSpec] = {
             key=("monitor_date", "model_name", "check", "subject", "score_date"),
             personal_data=PersonalData.NONE,
             date_column="monitor_date",
+            schema=MODEL_MONITORING_SCHEMA,
         ),
         TableSpec(
             name="gold.kpis",

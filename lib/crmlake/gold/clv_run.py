@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from crmlake.catalog import tables
+from crmlake.catalog.registry import CLV_MODELS_SCHEMA, CLV_VALIDATION_SCHEMA
 from crmlake.core import tracking
 from crmlake.core.errors import ConfigError
 from crmlake.core.log import log, stage
@@ -34,40 +34,6 @@ CLV_MODELS = "gold.clv_models"
 CLV_VALIDATION = "gold.clv_validation"
 OPERATOR = "operator"
 ALL = "all"
-
-MODELS_SCHEMA = T.StructType(
-    [
-        T.StructField("source", T.StringType(), False),
-        T.StructField("calibration_end", T.DateType(), False),
-        T.StructField("model", T.StringType(), False),
-        T.StructField("group", T.StringType(), False),
-        T.StructField("params", T.MapType(T.StringType(), T.DoubleType()), False),
-        T.StructField("log_likelihood", T.DoubleType()),
-        T.StructField("customers", T.LongType(), False),
-        T.StructField("distinct_statistics", T.LongType(), False),
-        T.StructField("time_unit", T.StringType(), False),
-        T.StructField("converged", T.BooleanType(), False),
-        T.StructField("is_used", T.BooleanType(), False),
-        T.StructField("message", T.StringType()),
-        T.StructField("survival", T.ArrayType(T.DoubleType())),
-        T.StructField("run_id", T.StringType(), False),
-    ]
-)
-
-VALIDATION_SCHEMA = T.StructType(
-    [
-        T.StructField("source", T.StringType(), False),
-        T.StructField("calibration_end", T.DateType(), False),
-        T.StructField("holdout_end", T.DateType(), False),
-        T.StructField("report", T.StringType(), False),
-        T.StructField("bucket", T.StringType(), False),
-        T.StructField("customers", T.LongType(), False),
-        T.StructField("predicted", T.DoubleType()),
-        T.StructField("actual", T.DoubleType()),
-        T.StructField("mean_absolute_error", T.DoubleType()),
-        T.StructField("rmse", T.DoubleType()),
-    ]
-)
 
 
 @dataclass
@@ -456,7 +422,7 @@ def run_clv(
     if not fit_rows:
         raise ConfigError(f"clv: nothing to fit on {as_of}: no transactions or subscriptions on or before it")
 
-    models_df = spark.createDataFrame(fit_rows, MODELS_SCHEMA)
+    models_df = spark.createDataFrame(fit_rows, CLV_MODELS_SCHEMA)
     out.rows_written += tables.replace_days(models_df.coalesce(1), root, CLV_MODELS, [as_of], source=inputs.source)
     out.tables.add(CLV_MODELS)
     if parts:
@@ -468,7 +434,7 @@ def run_clv(
             out.rows_written += info["rows"]
             out.tables.add(CLV)
     if validation_rows:
-        validation_df = spark.createDataFrame(validation_rows, VALIDATION_SCHEMA)
+        validation_df = spark.createDataFrame(validation_rows, CLV_VALIDATION_SCHEMA)
         out.rows_written += tables.replace_days(
             validation_df.coalesce(1), root, CLV_VALIDATION, [as_of], source=inputs.source
         )

@@ -12,9 +12,9 @@ from pyspark.ml.classification import GBTClassificationModel, LogisticRegression
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from crmlake.catalog import tables
+from crmlake.catalog.registry import MODEL_MONITORING_SCHEMA
 from crmlake.core import tracking
 from crmlake.core.errors import IncompatibleTableError, TableNotFoundError
 from crmlake.core.log import log, stage
@@ -159,24 +159,6 @@ def score_churn(
     return out
 
 
-MONITORING_SCHEMA = T.StructType(
-    [
-        T.StructField("monitor_date", T.DateType(), False),
-        T.StructField("model_name", T.StringType(), False),
-        T.StructField("model_version", T.StringType(), False),
-        T.StructField("check", T.StringType(), False),  # psi | realized
-        T.StructField("subject", T.StringType(), False),  # score, a feature, or decile_<n>
-        T.StructField("score_date", T.DateType(), False),
-        T.StructField("reference_date", T.DateType()),
-        T.StructField("value", T.DoubleType()),  # the PSI, or the realized churn rate
-        T.StructField("expected", T.DoubleType()),  # the predicted churn rate (realized rows)
-        T.StructField("subscribers", T.LongType()),
-        T.StructField("threshold", T.DoubleType()),
-        T.StructField("is_flagged", T.BooleanType(), False),
-    ]
-)
-
-
 def monitor(
     spark: SparkSession, root: str, d: dt.date, champion: Champion, model_name: str, params: ChurnConfig, horizon: int
 ) -> dict:
@@ -233,6 +215,6 @@ def monitor(
                          None, float(r["realized_rate"]), float(r["predicted_rate"]), int(r["subscribers"]), None,
                          False))  # fmt: skip
         done["realized_score_dates"] = sorted({str(r["score_date"]) for r in realized})
-    monitoring_df = spark.createDataFrame(rows, MONITORING_SCHEMA)
+    monitoring_df = spark.createDataFrame(rows, MODEL_MONITORING_SCHEMA)
     done["rows"] = tables.replace_days(monitoring_df.coalesce(1), root, MODEL_MONITORING, [d], model_name=model_name)
     return done
