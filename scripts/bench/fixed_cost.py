@@ -1,7 +1,7 @@
 """Ingest's fixed cost: a small operator ingested on a fresh root, again and again in one JVM.
 
     python scripts/bench/fixed_cost.py --work DIR [--subscribers 300] [--days 5] [--runs 5]
-        [--warm-up 2] [--label TEXT] [--no-record]
+        [--warm-up 2] [--conf FILE]... [--label TEXT] [--no-record]
 
 What a run costs where its rows cost little: the per-entity and per-run Spark jobs, Delta
 commits and plan building that every ingest pays, as the test suite and a daily run of a small
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warm-up", type=int, default=2, help="runs first, not timed (the JIT's first compilations)")
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--conf", action="append", default=[], help="a config file on top (e.g. other Spark settings)")
     parser.add_argument("--label", default="", help="what code ran (a commit, when comparing with PYTHONPATH)")
     args = parser.parse_args()
 
@@ -52,6 +53,7 @@ def main() -> None:
     work = Path(args.work).resolve()
     source = work / "source"
     cfg = load_config(
+        args.conf,
         env="local",
         overrides={
             "root": str(source),
@@ -100,7 +102,9 @@ def main() -> None:
         "",
         f"- machine: {machine()}; Spark local[2], two shuffle partitions (as the test suite)",
         f"- command: `python scripts/bench/fixed_cost.py --work {args.work} --subscribers {args.subscribers} "
-        f"--days {args.days} --runs {args.runs} --warm-up {args.warm_up}`",
+        f"--days {args.days} --runs {args.runs} --warm-up {args.warm_up}"
+        + "".join(f" --conf {c}" for c in args.conf)
+        + "`",
         f"- `ingest --all` on a fresh root, all entities: median {statistics.median(fresh):.1f} s of {len(fresh)} "
         f"({each} s), after {args.warm_up} warm-up run(s) in the same JVM",
         f"- idle rerun (nothing new): median {statistics.median(idle):.1f} s ({each_idle} s)",
