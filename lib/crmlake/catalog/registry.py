@@ -1,5 +1,6 @@
 """Every table crmlake writes, declared once: name, grain and key, partition columns, schema where
-it is fixed, and what personal data it holds.
+it is fixed, and what personal data it holds. The bronze and silver table of each source entity
+are declared by its contract (:mod:`crmlake.contracts.tables`) and registered here.
 
 Writers take partition columns and date scopes from here (:mod:`crmlake.catalog.tables`), never
 from their call sites. Erasure asks which tables hold a subscriber (and in which column);
