@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 from crmlake.catalog import tables
+from crmlake.contracts.entities import ENTITIES
 from crmlake_jobs.ingest import main as ingest_main
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from test_ingest import D1, D2, SUB_HEADER, USAGE_HEADER, base_landing, subscriber_line, usage_line, write
+
+RECHARGE_HEADER = ",".join(ENTITIES["recharges"].landing_columns)
 
 
 def run_ingest(root: str, spark, *args: str) -> int:
@@ -140,10 +143,11 @@ def test_empty_and_header_only_files_are_taken_with_a_warning(spark, cfg, hmac_k
 
 @pytest.mark.slow  # several roots and runs / a second JVM, killed
 def test_the_outcome_does_not_depend_on_how_days_are_grouped_into_runs(spark, tmp_path, hmac_key):
-    """A line the subscriber master shows only from D2 calls on D1 and D2. Over both days at
-    once, day by day, or day by day with D1 run again afterwards, the tables end the same: D1's
-    call waits in the quarantine as unknown_subscriber until D2's extract names the line, and
-    the run that brings the extract derives D1 again."""
+    """A line the subscriber master shows only from D2 calls on D1 and D2 and tops up on D1. Over
+    both days at once, day by day, or day by day with D1 run again afterwards, the tables end the
+    same: D1's call and top-up wait in the quarantine as unknown_subscriber until D2's extract
+    names the line, and the run that brings the extract derives D1 again for both entities (the
+    waiting rows of every entity are looked up in one query a run)."""
     roots = {}
     plans = {"range": [["--from", D1, "--to", D2]], "daily": [["--date", D1], ["--date", D2]]}
     for mode, runs in plans.items():
@@ -153,6 +157,13 @@ def test_the_outcome_does_not_depend_on_how_days_are_grouped_into_runs(spark, tm
         write(root, "subscribers", D2, "s.csv", [SUB_HEADER, subscriber_line(joiner, D2)])
         write(root, "usage", D1, "j1.csv", [USAGE_HEADER, usage_line("r60", joiner, "2026-01-05 12:00:00")])
         write(root, "usage", D2, "j2.csv", [USAGE_HEADER, usage_line("r61", joiner, "2026-01-06 12:00:00")])
+        write(
+            root,
+            "recharges",
+            D1,
+            "j1.csv",
+            [RECHARGE_HEADER, f"t60,{joiner},2026-01-05 12:30:00,topup,50000.00,IRR,app"],
+        )
         for args in runs:
             assert run_ingest(root, spark, *args) == 0
         roots[mode] = root
@@ -163,12 +174,19 @@ def test_the_outcome_does_not_depend_on_how_days_are_grouped_into_runs(spark, tm
     quarantine = tables.read(spark, roots["daily"], "silver.quarantine")
     assert quarantine.where(F.col("_source_file").contains("/j")).isEmpty()
     assert tables.read(spark, roots["daily"], "silver.usage").where("record_id IN ('r60', 'r61')").count() == 2
+    assert tables.read(spark, roots["daily"], "silver.recharges").where("txn_id = 't60'").count() == 1
     first_day = tables.read(spark, roots["daily"], "gold.run_log").orderBy("started_at").first()
     assert (
         json.loads(first_day["details"])["usage"]["by_file_date"][D1]["quarantined"] == 11
     )  # 10 as in base_landing, and r60 waited
     drop = ["_batch_id", "_ingested_at", "run_id"]
-    for name in ("silver.usage", "silver.subscribers", "silver.quarantine", "silver.subscriber_contacts"):
+    for name in (
+        "silver.usage",
+        "silver.recharges",
+        "silver.subscribers",
+        "silver.quarantine",
+        "silver.subscriber_contacts",
+    ):
         for mode in ("daily", "daily, D1 again"):
             assertDataFrameEqual(
                 tables.read(spark, roots[mode], name).drop(*drop), tables.read(spark, roots["range"], name).drop(*drop)

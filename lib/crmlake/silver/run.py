@@ -166,8 +166,12 @@ class Ingestor:
         self.days_without_files: list[dt.date] = []
         self._known_cached: DataFrame | None = None  # the keys, cached
         self._known_df: DataFrame | None = None  # the same, with the broadcast hint where they fit
+        self._entities: list[str] = []  # the run's
+        # entity -> file dates whose waiting rows the master now shows; one query for the run
+        self._resolved: dict[str, list[dt.date]] | None = None
 
     def run(self, days: list[dt.date], entities: list[str], run_id: str) -> dict[str, EntityCounts]:
+        self._entities = entities
         written = tables_written_by_ingest(entities)
         before = tables.versions(self.spark, self.root, written)
         batch_id = f"{days[-1].isoformat()}-{uuid.uuid4().hex[:12]}"
@@ -227,6 +231,7 @@ class Ingestor:
             raise
         finally:
             self._forget_known_subscribers()
+            self._resolved = None
         return counts
 
     def _ingest_entity(
@@ -248,7 +253,7 @@ class Ingestor:
             known_df = self._known_subscribers()
             # Days whose rows waited for a line the subscriber master shows by now are derived
             # again: one run over a range, day-by-day runs and a day run again agree.
-            resolved = self._days_with_resolved_unknowns(entity, known_df, days)
+            resolved = self._days_with_resolved_unknowns(known_df, days).get(entity.name, [])
         candidates = sorted({*days, *resolved})
         sources = source_fingerprints(taken, candidates)
         # a silver table that is gone (dropped to be built again) is derived again, whatever was recorded
@@ -340,26 +345,35 @@ class Ingestor:
             self._known_cached.unpersist()
         self._known_cached = self._known_df = None
 
-    def _days_with_resolved_unknowns(self, entity: Entity, known_df: DataFrame, days: list[dt.date]) -> list[dt.date]:
-        """File dates (from ``max_lateness_days`` before the run's first day to its last) whose
-        quarantine holds ``unknown_subscriber`` rows of lines the subscriber master now shows."""
-        if not tables.exists(self.spark, self.root, QUARANTINE):
-            return []
+    def _days_with_resolved_unknowns(self, known_df: DataFrame, days: list[dt.date]) -> dict[str, list[dt.date]]:
+        """Per entity of the run that checks the subscriber: the file dates (from
+        ``max_lateness_days`` before the run's first day to its last) whose quarantine holds
+        ``unknown_subscriber`` rows of lines the subscriber master now shows. Asked once a run,
+        for every entity in one query, after the run's subscribers are written (they come first)."""
+        if self._resolved is not None:
+            return self._resolved
+        self._resolved = {}
+        checked = [name for name in self._entities if ENTITIES[name].checks_subscriber]
+        if not checked or not tables.exists(self.spark, self.root, QUARANTINE):
+            return self._resolved
         earliest = days[0] - dt.timedelta(days=self.params.max_lateness_days)
         waiting = (
             tables.read(self.spark, self.root, QUARANTINE)
-            .where((F.col("entity") == entity.name) & (F.col("rule") == "unknown_subscriber"))
+            .where(F.col("entity").isin(checked) & (F.col("rule") == "unknown_subscriber"))
             .where(F.col("_file_date").between(F.lit(earliest), F.lit(days[-1])))
-            .select("_file_date", F.get_json_object("raw", "$.msisdn").alias("msisdn"))
+            .select("entity", "_file_date", F.get_json_object("raw", "$.msisdn").alias("msisdn"))
         )
         keyed = with_subscriber_key(waiting, self.msisdn_e164, self.hmac_key)
-        return sorted(
-            r["_file_date"]
-            for r in keyed.join(known_df, on="subscriber_key", how="left_semi")
-            .select("_file_date")
+        for r in (
+            keyed.join(known_df, on="subscriber_key", how="left_semi")
+            .select("entity", "_file_date")
             .distinct()
             .collect()
-        )
+        ):
+            self._resolved.setdefault(r["entity"], []).append(r["_file_date"])
+        for found in self._resolved.values():
+            found.sort()
+        return self._resolved
 
     def _write_quarantine(self, entity: Entity, days: list[dt.date], classified_df: DataFrame, run_id: str) -> None:
         """Replaces the quarantine rows of ``days`` when they differ from the batch's. The rows are
