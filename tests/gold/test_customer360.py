@@ -108,6 +108,43 @@ def test_incremental_equals_full_rebuild(spark, world):
     )
 
 
+def test_a_range_is_written_a_few_snapshots_per_commit_and_each_recorded(spark, world, monkeypatch):
+    """A range computes its snapshots a few at a time, each few in one query and one commit (here
+    two: three commits of features for five dates); every snapshot equals the one a rebuild of
+    that date writes and is recorded with its own rows, so a rerun of the range writes nothing."""
+    from crmlake.gold import run
+
+    monkeypatch.setattr(run, "SNAPSHOTS_PER_WRITE", 2)
+    root = silver_copy(world, "range-in-twos")
+    job(features_main, root, world["conf"], spark, "--from", D1, "--to", D5)
+    root = str(root)
+    history = DeltaTable.forPath(spark, tables.table_path(root, "gold.features")).history().collect()
+    assert len([h for h in history if h["operation"] in ("WRITE", "CREATE TABLE AS SELECT")]) == 3
+    at_d5, at_d3 = F.col("snapshot_date") == D5, F.col("snapshot_date") == D3
+    inc = str(world["inc"])  # D5's features and D3's labels there were computed from these silver tables
+    assertDataFrameEqual(
+        tables.read(spark, root, "gold.features").where(at_d5), tables.read(spark, inc, "gold.features").where(at_d5)
+    )
+    assertDataFrameEqual(
+        tables.read(spark, root, "gold.churn_labels").where(at_d3),
+        tables.read(spark, inc, "gold.churn_labels").where(at_d3),
+    )
+    features = tables.read(spark, root, "gold.features").groupBy("snapshot_date").count().collect()
+    labels = tables.read(spark, root, "gold.churn_labels").groupBy("snapshot_date", "horizon_days").count().collect()
+    counted = {("gold.features", r["snapshot_date"], ""): r["count"] for r in features} | {
+        ("gold.churn_labels", r["snapshot_date"], f"horizon_days={r['horizon_days']}"): r["count"] for r in labels
+    }
+    recorded = {
+        (r["table_name"], r["snapshot_date"], r["scope"]): r["rows"]
+        for r in tables.read(spark, root, "gold.snapshot_builds").where(F.col("rows") > 0).collect()
+    }
+    assert {d for name, d, _ in recorded if name == "gold.features"} == {D1 + dt.timedelta(days=n) for n in range(5)}
+    assert recorded == counted
+    versions = tables.versions(spark, root, GOLD_WRITTEN)
+    job(features_main, Path(root), world["conf"], spark, "--from", D1, "--to", D5)
+    assert tables.versions(spark, root, GOLD_WRITTEN) == versions
+
+
 GOLD_WRITTEN = ("gold.features", "gold.churn_labels", "gold.kpis", "gold.cohort_retention", "gold.snapshot_builds")
 
 

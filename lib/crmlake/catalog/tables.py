@@ -221,6 +221,13 @@ def replace_days(df: DataFrame, root: str, name: str, days: Iterable[dt.date], *
     return replace_where(df, root, name, days_scope(name, days, **equals))
 
 
+def rows_by_day(spark: SparkSession, root: str, name: str, days: Iterable[dt.date], **equals) -> dict[dt.date, int]:
+    """The rows of each of ``days`` (and ``equals``) in the table; a day without rows is absent."""
+    column = spec(name).date_column
+    found = read(spark, root, name).where(days_scope(name, days, **equals)).groupBy(column).count().collect()
+    return {r[column]: r["count"] for r in found}
+
+
 def create(df: DataFrame, root: str, name: str) -> int:
     """Write ``df`` as a new table (an error if it exists). Returns the rows written."""
     _writer(df, spec(name), "errorifexists").save(table_path(root, name))
