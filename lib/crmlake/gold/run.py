@@ -104,7 +104,8 @@ def run_features(
     """Refresh the subscriber-days the snapshots need, then write each snapshot's features and
     the labels that have become observable (snapshot ``s - horizon`` for each ``s``). A snapshot
     whose inputs did not change since it was written is left as it is
-    (:mod:`crmlake.gold.builds`)."""
+    (:mod:`crmlake.gold.builds`). The snapshots to write are computed :data:`SNAPSHOTS_PER_WRITE`
+    at a time, in one query and one commit per table."""
     out = JobOutcome()
     identities = {SUBSCRIBERS: tables.required_identity(spark, root, SUBSCRIBERS)}  # exit 5 before ingest
     with stage("subscriber_daily", snapshots=f"{snapshots[0]}..{snapshots[-1]}") as info:
@@ -146,8 +147,7 @@ def run_features(
                 features_at(inputs.daily, inputs.history, inputs.network, s, params, inputs.first_extract)
                 for s in dates
             ]
-            features_df = union_all(at_each)
-            info["rows"] = _write_snapshots(spark, features_df, root, FEATURES, due, builds, "")
+            info["rows"] = _write_snapshots(spark, union_all(at_each), root, FEATURES, due, builds, "")
             out.rows_written += info["rows"]
             out.tables.add(FEATURES)
     for h, due_at in due_labels.items():
@@ -155,16 +155,13 @@ def run_features(
         for due in batches(due_at):
             dates = [ls for ls, _ in due]
             with stage("churn_labels", snapshots=_dates_text(dates), horizon_days=h) as info:
-                labels_df = union_all(
-                    [
-                        churn_labels(
-                            inputs.history, inputs.daily.where(F.col("date").between(*at.daily_range(ls))), ls, at
-                        )
-                        for ls in dates
-                    ]
-                )
+                at_each = [
+                    churn_labels(inputs.history, inputs.daily.where(F.col("date").between(*at.daily_range(ls))), ls, at)
+                    for ls in dates
+                ]
+                scope = f"horizon_days={h}"
                 info["rows"] = _write_snapshots(
-                    spark, labels_df, root, CHURN_LABELS, due, builds, f"horizon_days={h}", horizon_days=h
+                    spark, union_all(at_each), root, CHURN_LABELS, due, builds, scope, horizon_days=h
                 )
                 out.rows_written += info["rows"]
                 out.tables.add(CHURN_LABELS)
@@ -174,9 +171,9 @@ def run_features(
     return out
 
 
-def batches(due: list, size: int | None = None) -> list[list]:
-    """``due`` in runs of at most ``size`` (:data:`SNAPSHOTS_PER_WRITE`)."""
-    size = size or SNAPSHOTS_PER_WRITE
+def batches(due: list) -> list[list]:
+    """``due`` in runs of at most :data:`SNAPSHOTS_PER_WRITE` (read when called)."""
+    size = SNAPSHOTS_PER_WRITE
     return [due[i : i + size] for i in range(0, len(due), size)]
 
 
