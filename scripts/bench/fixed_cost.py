@@ -15,7 +15,6 @@ appends a block to RESULTS.md. To compare with earlier code, run this script wit
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import shutil
@@ -26,47 +25,24 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import RESULTS, machine  # noqa: E402
+from run import machine  # noqa: E402
+from warm import report, suite_session, warm_parser  # noqa: E402
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("CRMLAKE_HMAC_KEY", "fixed-cost-bench-key")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", required=True, help="a folder for the operator and the roots")
-    parser.add_argument("--subscribers", type=int, default=300)
-    parser.add_argument("--days", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--warm-up", type=int, default=2, help="runs first, not timed (the JIT's first compilations)")
-    parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
+    parser = warm_parser(__doc__, subscribers=300, days=5, runs=5, warm_up=2)
     parser.add_argument("--conf", action="append", default=[], help="a config file on top (e.g. other Spark settings)")
-    parser.add_argument("--label", default="", help="what code ran (a commit, when comparing with PYTHONPATH)")
     args = parser.parse_args()
 
-    from crmlake.core.config import load_config
-    from crmlake.core.log import setup_logging
-    from crmlake.core.session import build_session
     from crmlake_jobs.generate import main as generate_main
     from crmlake_jobs.ingest import main as ingest_main
 
     work = Path(args.work).resolve()
     source = work / "source"
-    cfg = load_config(
-        args.conf,
-        env="local",
-        overrides={
-            "root": str(source),
-            "spark.master": "local[2]",
-            "spark.shuffle_partitions": 2,
-            "spark.driver_memory": "4g",
-            "spark.delta_snapshot_partitions": 1,
-            "logging.format": "text",
-        },
-    )
-    cfg["spark"]["conf"]["spark.default.parallelism"] = "2"
-    setup_logging("WARNING", "text")
-    spark = build_session(cfg)
+    spark = suite_session(source, args.conf)
     try:
         if not (source / "landing").exists():
             source.mkdir(parents=True, exist_ok=True)
@@ -109,10 +85,7 @@ def main() -> None:
         f"({each} s), after {args.warm_up} warm-up run(s) in the same JVM",
         f"- idle rerun (nothing new): median {statistics.median(idle):.1f} s ({each_idle} s)",
     ]
-    print("\n".join(lines))
-    if not args.no_record:
-        with open(RESULTS, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
+    report(lines, args.no_record)
 
 
 if __name__ == "__main__":

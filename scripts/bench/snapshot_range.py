@@ -16,7 +16,6 @@ block to RESULTS.md. To compare with earlier code, run it with ``PYTHONPATH`` na
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import shutil
@@ -26,7 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import RESULTS, machine  # noqa: E402
+from run import machine  # noqa: E402
+from warm import report, suite_session, warm_parser  # noqa: E402
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("CRMLAKE_HMAC_KEY", "snapshot-range-bench-key")
@@ -35,43 +35,20 @@ START = dt.date(2026, 3, 1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", required=True, help="a folder for the operator and the copies")
-    parser.add_argument("--subscribers", type=int, default=500)
-    parser.add_argument("--days", type=int, default=38)
+    parser = warm_parser(__doc__, subscribers=500, days=38, runs=3, warm_up=1)
     parser.add_argument("--range-days", type=int, default=28, help="the range's length, ending on the last day")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--warm-up", type=int, default=1, help="runs first, not timed (the JIT's first compilations)")
-    parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--conf", action="append", default=[], help="a config file for the features runs")
-    parser.add_argument("--label", default="", help="what code ran (a commit, when comparing with PYTHONPATH)")
     args = parser.parse_args()
 
-    from crmlake.core.config import load_config
-    from crmlake.core.log import setup_logging
-    from crmlake.core.session import build_session
     from crmlake_jobs.features import main as features_main
     from crmlake_jobs.generate import main as generate_main
     from crmlake_jobs.ingest import main as ingest_main
 
     work = Path(args.work).resolve()
     source = work / "source"
-    cfg = load_config(
-        env="local",
-        overrides={
-            "root": str(source),
-            "spark.master": "local[2]",
-            "spark.shuffle_partitions": 2,
-            "spark.driver_memory": "4g",
-            "spark.delta_snapshot_partitions": 1,
-            "logging.format": "text",
-        },
-    )
-    cfg["spark"]["conf"]["spark.default.parallelism"] = "2"
-    setup_logging("WARNING", "text")
     last = START + dt.timedelta(days=args.days - 1)
     first = last - dt.timedelta(days=args.range_days - 1)
-    spark = build_session(cfg)
+    spark = suite_session(source, [])
     try:
         if not (source / "silver").exists():
             shutil.rmtree(source, ignore_errors=True)
@@ -112,10 +89,7 @@ def main() -> None:
         f"- `features --from {first} --to {last}` on a fresh copy of the ingested root: median "
         f"{statistics.median(timed):.1f} s of {len(timed)} ({each} s), after {args.warm_up} warm-up run(s)",
     ]
-    print("\n".join(lines))
-    if not args.no_record:
-        with open(RESULTS, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
+    report(lines, args.no_record)
 
 
 if __name__ == "__main__":
