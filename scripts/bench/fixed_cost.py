@@ -15,7 +15,6 @@ appends a block to RESULTS.md. To compare with earlier code, run this script wit
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import statistics
@@ -25,7 +24,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import machine  # noqa: E402
 from warm import report, suite_session, warm_parser  # noqa: E402
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -71,21 +69,12 @@ def main() -> None:
 
     each = ", ".join(f"{s:.1f}" for s in fresh)
     each_idle = ", ".join(f"{s:.1f}" for s in idle)
-    lines = [
-        "",
-        f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: ingest's fixed cost, {args.subscribers} subscribers × "
-        f"{args.days} days, warm JVM" + (f", {args.label}" if args.label else ""),
-        "",
-        f"- machine: {machine()}; Spark local[2], two shuffle partitions (as the test suite)",
-        f"- command: `python scripts/bench/fixed_cost.py --work {args.work} --subscribers {args.subscribers} "
-        f"--days {args.days} --runs {args.runs} --warm-up {args.warm_up}"
-        + "".join(f" --conf {c}" for c in args.conf)
-        + "`",
+    facts = [
         f"- `ingest --all` on a fresh root, all entities: median {statistics.median(fresh):.1f} s of {len(fresh)} "
         f"({each} s), after {args.warm_up} warm-up run(s) in the same JVM",
         f"- idle rerun (nothing new): median {statistics.median(idle):.1f} s ({each_idle} s)",
     ]
-    report(lines, args.no_record)
+    report("fixed_cost.py", "ingest's fixed cost", args, "", facts)
 
 
 if __name__ == "__main__":

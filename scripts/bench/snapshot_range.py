@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import machine  # noqa: E402
 from warm import report, suite_session, warm_parser  # noqa: E402
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -76,20 +75,17 @@ def main() -> None:
         spark.stop()
 
     each = ", ".join(f"{s:.1f}" for s in timed)
-    lines = [
-        "",
-        f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: features over a {args.range_days}-day range, "
-        f"{args.subscribers} subscribers × {args.days} days, warm JVM" + (f", {args.label}" if args.label else ""),
-        "",
-        f"- machine: {machine()}; Spark local[2], two shuffle partitions (as the test suite)",
-        f"- command: `python scripts/bench/snapshot_range.py --work {args.work} --subscribers {args.subscribers} "
-        f"--days {args.days} --range-days {args.range_days} --runs {args.runs} --warm-up {args.warm_up}"
-        + "".join(f" --conf {c}" for c in args.conf)
-        + "`",
+    facts = [
         f"- `features --from {first} --to {last}` on a fresh copy of the ingested root: median "
         f"{statistics.median(timed):.1f} s of {len(timed)} ({each} s), after {args.warm_up} warm-up run(s)",
     ]
-    report(lines, args.no_record)
+    report(
+        "snapshot_range.py",
+        f"features over a {args.range_days}-day range",
+        args,
+        f" --range-days {args.range_days}",
+        facts,
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ RESULTS.md."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
-from run import RESULTS
+from run import RESULTS, machine
 
 
 def warm_parser(doc: str, subscribers: int, days: int, runs: int, warm_up: int) -> argparse.ArgumentParser:
@@ -49,9 +50,24 @@ def suite_session(root: Path, confs: list[str]):
     return build_session(cfg)
 
 
-def report(lines: list[str], no_record: bool) -> None:
-    """Print the block; append it to RESULTS.md unless ``no_record``."""
+def report(script: str, title: str, args: argparse.Namespace, options: str, facts: list[str]) -> None:
+    """Print the bench's block (``title``; the machine; the command, from the common arguments,
+    the bench's own ``options`` and its ``--conf`` files; then ``facts``); append it to
+    RESULTS.md unless ``--no-record``."""
+    command = (
+        f"python scripts/bench/{script} --work {args.work} --subscribers {args.subscribers} --days {args.days}"
+        f"{options} --runs {args.runs} --warm-up {args.warm_up}" + "".join(f" --conf {c}" for c in args.conf)
+    )
+    lines = [
+        "",
+        f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {title}, {args.subscribers} subscribers × {args.days} "
+        "days, warm JVM" + (f", {args.label}" if args.label else ""),
+        "",
+        f"- machine: {machine()}; Spark local[2], two shuffle partitions (as the test suite)",
+        f"- command: `{command}`",
+        *facts,
+    ]
     print("\n".join(lines))
-    if not no_record:
+    if not args.no_record:
         with open(RESULTS, "a", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
