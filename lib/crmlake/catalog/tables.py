@@ -12,6 +12,7 @@ Hadoop's FileSystem, not the local disk.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -113,10 +114,29 @@ def versions(spark: SparkSession, root: str, names) -> dict[str, int | None]:
     return {name: version(spark, root, name) for name in names}
 
 
+def last_operation_metrics(spark: SparkSession, root: str, name: str) -> dict[str, str]:
+    """Delta's operation metrics of the table's latest commit, read from that commit's file (its
+    ``commitInfo`` action): one log listing and one small read, where ``history(1)`` loaded the
+    snapshot and ran a Spark job (about 0.1 s, paid after every write)."""
+    status = _latest_commit(spark, root, name)
+    if status is None:
+        raise _not_found(root, name)
+    fs, _ = hadoop_fs(spark, status.getPath().toString())
+    jvm = spark.sparkContext._jvm
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(status.getPath()), "UTF-8"))
+    try:
+        while (line := reader.readLine()) is not None:
+            if line.startswith('{"commitInfo"'):
+                return json.loads(line)["commitInfo"].get("operationMetrics") or {}
+    finally:
+        reader.close()
+    return {}
+
+
 def last_operation_rows(spark: SparkSession, root: str, name: str) -> int:
     """Rows the table's latest commit wrote (a write) or inserted plus updated (a MERGE), from
     Delta's own operation metrics."""
-    metrics = DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["operationMetrics"] or {}
+    metrics = last_operation_metrics(spark, root, name)
     if "numTargetRowsInserted" in metrics:
         return int(metrics["numTargetRowsInserted"]) + int(metrics.get("numTargetRowsUpdated", 0))
     return int(metrics.get("numOutputRows", 0))
@@ -213,6 +233,28 @@ def replace_where(df: DataFrame, root: str, name: str, condition: str) -> int:
     data leaves the same rows. Returns the rows written."""
     _writer(df, spec(name), "overwrite").option("replaceWhere", condition).save(table_path(root, name))
     return last_operation_rows(df.sparkSession, root, name)
+
+
+def replace_where_changed(df: DataFrame, root: str, name: str, condition: str, ignore: Iterable[str] = ()) -> int:
+    """:func:`replace_where`, unless the table's rows matching ``condition`` are ``df``'s rows
+    already (as a multiset, the ``ignore`` columns aside: a run id, an ingest time): a rerun with
+    the same rows then writes nothing and makes no new version. Returns the rows written, 0 when
+    none. The comparison is one Spark job (rows counted by content on both sides, where two
+    ``exceptAll`` were two); cache ``df`` first when it is costly to compute."""
+    spark = df.sparkSession
+    if exists(spark, root, name):
+        new_df = df.drop(*ignore)
+        old_df = read(spark, root, name).where(condition).select(*new_df.columns)
+        side = "_crmlake_side"
+        counted = (
+            old_df.withColumn(side, F.lit(1))
+            .unionByName(new_df.withColumn(side, F.lit(-1)))
+            .groupBy(*new_df.columns)
+            .agg(F.sum(side).alias(side))
+        )
+        if counted.where(F.col(side) != 0).isEmpty():
+            return 0
+    return replace_where(df, root, name, condition)
 
 
 def replace_days(df: DataFrame, root: str, name: str, days: Iterable[dt.date], **equals) -> int:
@@ -343,8 +385,7 @@ def delete_matching(spark: SparkSession, root: str, name: str, keys_df: DataFram
         .whenMatchedDelete()
         .execute()
     )
-    metrics = DeltaTable.forPath(spark, table_path(root, name)).history(1).collect()[0]["operationMetrics"] or {}
-    return int(metrics.get("numTargetRowsDeleted", 0))
+    return int(last_operation_metrics(spark, root, name).get("numTargetRowsDeleted", 0))
 
 
 def add_missing_columns(spark: SparkSession, root: str, name: str) -> list[str]:

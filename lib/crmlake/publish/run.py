@@ -303,7 +303,7 @@ def publish(
                     "msisdn", F.when(F.col("group") == TREATMENT, F.col("msisdn"))
                 )
                 final_df = with_numbers.select(*[f.name for f in CAMPAIGN_TARGETS_SCHEMA.fields]).localCheckpoint()
-                written = write_list(spark, root, final_df, c.id, d)
+                written = write_list(root, final_df, c.id, d)
                 # the list as the table holds it (a rerun that changed nothing keeps the first run's id)
                 stored_df = tables.read(spark, root, CAMPAIGN_TARGETS).where(
                     F.expr(tables.days_scope(CAMPAIGN_TARGETS, [d], campaign_id=c.id))
@@ -337,13 +337,8 @@ def publish(
     return out
 
 
-def write_list(spark: SparkSession, root: str, list_df: DataFrame, campaign_id: str, d: dt.date) -> int:
+def write_list(root: str, list_df: DataFrame, campaign_id: str, d: dt.date) -> int:
     """Replace the campaign's list of ``d`` unless the same list is there already (run id aside):
     a rerun then writes nothing and makes no new table version. Returns the rows written."""
     scope = tables.days_scope(CAMPAIGN_TARGETS, [d], campaign_id=campaign_id)
-    if tables.exists(spark, root, CAMPAIGN_TARGETS):
-        existing_df = tables.read(spark, root, CAMPAIGN_TARGETS).where(F.expr(scope)).drop("run_id")
-        new_df = list_df.drop("run_id")
-        if existing_df.count() == new_df.count() and existing_df.exceptAll(new_df).isEmpty():
-            return 0
-    return tables.replace_where(list_df, root, CAMPAIGN_TARGETS, scope)
+    return tables.replace_where_changed(list_df, root, CAMPAIGN_TARGETS, scope, ignore=("run_id",))

@@ -381,14 +381,9 @@ class Ingestor:
         scope = tables.days_scope(QUARANTINE, days, entity=entity.name)
         rows_df = quarantine_rows(classified_df, entity, run_id).persist()
         try:
-            if tables.exists(self.spark, self.root, QUARANTINE):
-                old_df = tables.read(self.spark, self.root, QUARANTINE).where(scope).drop("run_id", "_ingested_at")
-                new_df = rows_df.drop("run_id", "_ingested_at")
-                if old_df.exceptAll(new_df).isEmpty() and new_df.exceptAll(old_df).isEmpty():
-                    return
-            elif rows_df.isEmpty():
+            if not tables.exists(self.spark, self.root, QUARANTINE) and rows_df.isEmpty():
                 return
-            tables.replace_where(rows_df, self.root, QUARANTINE, scope)
+            tables.replace_where_changed(rows_df, self.root, QUARANTINE, scope, ignore=("run_id", "_ingested_at"))
         finally:
             rows_df.unpersist()
 
