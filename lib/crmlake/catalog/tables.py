@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 from delta.tables import DeltaTable
@@ -64,6 +65,20 @@ def hadoop_fs(spark: SparkSession, location: str):
     """Hadoop's FileSystem for a location (any scheme the session can reach) and its Path."""
     path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(location)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def text_lines(spark: SparkSession, location: str) -> Iterator[str]:
+    """The lines of a UTF-8 text file, read through Hadoop's FileSystem (any scheme) one at a time;
+    the file is closed when the lines run out or the iterator is closed (``contextlib.closing``
+    when the caller stops early)."""
+    fs, path = hadoop_fs(spark, location)
+    jvm = spark.sparkContext._jvm
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(path), "UTF-8"))
+    try:
+        while (line := reader.readLine()) is not None:
+            yield line
+    finally:
+        reader.close()
 
 
 # A commit in the Delta log: <20-digit version>.json
@@ -121,15 +136,10 @@ def last_operation_metrics(spark: SparkSession, root: str, name: str) -> dict[st
     status = _latest_commit(spark, root, name)
     if status is None:
         raise _not_found(root, name)
-    fs, _ = hadoop_fs(spark, status.getPath().toString())
-    jvm = spark.sparkContext._jvm
-    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(status.getPath()), "UTF-8"))
-    try:
-        while (line := reader.readLine()) is not None:
+    with closing(text_lines(spark, status.getPath().toString())) as lines:
+        for line in lines:
             if line.startswith('{"commitInfo"'):
                 return json.loads(line)["commitInfo"].get("operationMetrics") or {}
-    finally:
-        reader.close()
     return {}
 
 

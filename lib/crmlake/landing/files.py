@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import re
+from contextlib import closing
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -174,13 +175,8 @@ def unreadable_file_error(
 
 def _first_line(spark: SparkSession, path: str) -> str | None:
     """The first line of a file (UTF-8, without a byte order mark), None for an empty file."""
-    jvm = spark.sparkContext._jvm
-    fs, hadoop_path = tables.hadoop_fs(spark, path)
-    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(hadoop_path), "UTF-8"))
-    try:
-        line = reader.readLine()
-    finally:
-        reader.close()
+    with closing(tables.text_lines(spark, path)) as lines:
+        line = next(lines, None)
     return None if line is None else line.lstrip("\ufeff")
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crmlake.catalog import tables
 from crmlake.core.settings import IdentityConfig
 from crmlake.synth.draws import Sql, _date_str, _int_below, _lit, _money, _pick, _sql, _ts_str, _u, _x
 from crmlake.synth.msisdn import _invalid_msisdn, _odd_msisdn, _unknown_msisdn
@@ -23,7 +24,7 @@ from crmlake.synth.params import (
     SECONDS_PER_DAY,
     GenParams,
 )
-from crmlake.synth.writers import _hadoop_fs, _part_files
+from crmlake.synth.writers import _part_files
 
 # --- bad records ------------------------------------------------------------------------------------
 
@@ -189,7 +190,7 @@ def truncate_last_line(spark: SparkSession, folder: str) -> tuple[str | None, st
     files = sorted(_part_files(spark, folder), key=lambda s: (s.getLen(), s.getPath().getName()))
     jvm = spark.sparkContext._jvm
     for status in files:
-        fs, path = _hadoop_fs(spark, status.getPath().toString())
+        fs, path = tables.hadoop_fs(spark, status.getPath().toString())
         stream = fs.open(path)
         try:
             data = bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream))

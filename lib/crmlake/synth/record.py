@@ -10,9 +10,9 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from crmlake.catalog import tables
 from crmlake.core.errors import CrmlakeError
 from crmlake.core.settings import IdentityConfig
-from crmlake.synth.writers import _hadoop_fs
 
 RECORD_NAME = "generation.json"
 RECORD_VERSION = 1
@@ -38,7 +38,7 @@ def identity_formats(identity: IdentityConfig) -> dict[str, str]:
 def read_record(spark: SparkSession, root: str) -> dict[str, Any]:
     """The record of the operator generated under ``root``; a named error when there is none."""
     path = record_path(root)
-    fs, hpath = _hadoop_fs(spark, path)
+    fs, hpath = tables.hadoop_fs(spark, path)
     if not fs.exists(hpath):
         raise GenerationRecordError(
             f"nothing to continue: {path} does not exist (run crmlake generate on this root first; "
@@ -59,7 +59,7 @@ def read_record(spark: SparkSession, root: str) -> dict[str, Any]:
 
 
 def write_record(spark: SparkSession, root: str, record: dict[str, Any]) -> None:
-    fs, hpath = _hadoop_fs(spark, record_path(root))
+    fs, hpath = tables.hadoop_fs(spark, record_path(root))
     out = fs.create(hpath, True)
     try:
         out.write(bytearray(json.dumps({"version": RECORD_VERSION, **record}, indent=2, sort_keys=True).encode()))

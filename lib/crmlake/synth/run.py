@@ -74,7 +74,6 @@ from crmlake.synth.record import (
 from crmlake.synth.usage import usage_df
 from crmlake.synth.writers import (
     _arranged,
-    _hadoop_fs,
     _truth_assignments,
     _truth_subscribers,
     _with_csv_line,
@@ -391,8 +390,8 @@ def _generate(
 
 def _replace_folder(spark: SparkSession, source: str, target: str) -> None:
     """Moves the folder ``source`` to ``target``, replacing what was there."""
-    fs, target_path = _hadoop_fs(spark, target)
-    _, source_path = _hadoop_fs(spark, source)
+    fs, target_path = tables.hadoop_fs(spark, target)
+    _, source_path = tables.hadoop_fs(spark, source)
     if fs.exists(target_path):
         fs.delete(target_path, True)
     if not fs.rename(source_path, target_path):

@@ -14,6 +14,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crmlake.catalog import tables
 from crmlake.contracts.entities import ENTITIES
 from crmlake.core.settings import IdentityConfig
 from crmlake.synth.draws import _at, _date, _int_below, _x
@@ -76,15 +77,8 @@ def _with_json_line(df: DataFrame, entity: str, wrong_types: dict[str, str]) -> 
 # --- writing ----------------------------------------------------------------------------------------------
 
 
-def _hadoop_fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    """The Hadoop FileSystem and Path of ``path``, so file operations work on any store."""
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
-
-
 def _part_files(spark: SparkSession, folder: str) -> list[Any]:
-    fs, path = _hadoop_fs(spark, folder)
+    fs, path = tables.hadoop_fs(spark, folder)
     if not fs.exists(path):
         return []
     return [s for s in fs.listStatus(path) if s.isFile() and s.getPath().getName().startswith("part-")]
@@ -116,7 +110,7 @@ def _write_json(spark: SparkSession, df: DataFrame, path: str, from_day: int = 0
         df.select("line", "date").write.mode("overwrite").option("partitionOverwriteMode", _partitions(from_day))
         .partitionBy("date").text(path)
     )  # fmt: skip
-    fs, root = _hadoop_fs(spark, path)
+    fs, root = tables.hadoop_fs(spark, path)
     jvm = spark.sparkContext._jvm
     for folder in fs.listStatus(root):
         if folder.isDirectory():
@@ -138,7 +132,7 @@ def _write_network_cells(spark: SparkSession, df: DataFrame, path: str, from_day
         .write.mode("overwrite").option("partitionOverwriteMode", _partitions(from_day))
         .partitionBy("file_date").parquet(path)
     )  # fmt: skip
-    fs, root = _hadoop_fs(spark, path)
+    fs, root = tables.hadoop_fs(spark, path)
     jvm = spark.sparkContext._jvm
     for folder in fs.listStatus(root):
         name = folder.getPath().getName()
