@@ -16,15 +16,13 @@ appends a block to RESULTS.md. To compare with earlier code, run this script wit
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from warm import report, suite_session, warm_parser  # noqa: E402
+from warm import fresh_root, generated_landing, report, suite_session, warm_parser  # noqa: E402
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("CRMLAKE_HMAC_KEY", "fixed-cost-bench-key")
@@ -35,24 +33,16 @@ def main() -> None:
     parser.add_argument("--conf", action="append", default=[], help="a config file on top (e.g. other Spark settings)")
     args = parser.parse_args()
 
-    from crmlake_jobs.generate import main as generate_main
     from crmlake_jobs.ingest import main as ingest_main
 
     work = Path(args.work).resolve()
     source = work / "source"
     spark = suite_session(source, args.conf)
     try:
-        if not (source / "landing").exists():
-            source.mkdir(parents=True, exist_ok=True)
-            gen = ["--subscribers", str(args.subscribers), "--start", "2026-01-05", "--days", str(args.days)]
-            if generate_main(["--root", str(source), *gen, "--seed", "5"], spark=spark) != 0:
-                raise SystemExit("generate failed")
+        generated_landing(spark, source, args.subscribers, args.days)
         fresh, idle = [], []
         for i in range(args.warm_up + args.runs):
-            root = work / "root"
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir(parents=True)
-            subprocess.run(["cp", "-al", str(source / "landing"), str(root / "landing")], check=True)
+            root = fresh_root(work, source)
             timings = []
             for _ in ("fresh", "idle"):
                 started = time.monotonic()

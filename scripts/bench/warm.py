@@ -1,11 +1,14 @@
-"""What the warm-JVM benches share (``fixed_cost.py``, ``snapshot_range.py``): their common
-arguments, a local Spark session set up as the test suite's, and appending their block to
-RESULTS.md."""
+"""What the warm-JVM benches share (``fixed_cost.py``, ``snapshot_range.py``,
+``write_metadata.py``): their common arguments, a local Spark session set up as the test suite's,
+a small generated operator and fresh roots holding its landing files, and appending their block
+to RESULTS.md."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
+import subprocess
 from pathlib import Path
 
 from run import RESULTS, machine
@@ -50,13 +53,37 @@ def suite_session(root: Path, confs: list[str]):
     return build_session(cfg)
 
 
+def generated_landing(spark, source: Path, subscribers: int, days: int, start: str = "2026-01-05") -> None:
+    """The bench's operator generated into ``source`` (seed 5), once: its landing files are kept
+    for later runs."""
+    from crmlake_jobs.generate import main as generate_main
+
+    if (source / "landing").exists():
+        return
+    source.mkdir(parents=True, exist_ok=True)
+    gen = ["--subscribers", str(subscribers), "--start", start, "--days", str(days), "--seed", "5"]
+    if generate_main(["--root", str(source), *gen], spark=spark) != 0:
+        raise SystemExit("generate failed")
+
+
+def fresh_root(work: Path, source: Path) -> Path:
+    """``work/root`` made anew, holding the landing files of ``source`` (hard links: the same
+    files, sizes and modification times)."""
+    root = work / "root"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    subprocess.run(["cp", "-al", str(source / "landing"), str(root / "landing")], check=True)
+    return root
+
+
 def report(script: str, title: str, args: argparse.Namespace, options: str, facts: list[str]) -> None:
     """Print the bench's block (``title``; the machine; the command, from the common arguments,
     the bench's own ``options`` and its ``--conf`` files; then ``facts``); append it to
     RESULTS.md unless ``--no-record``."""
     command = (
         f"python scripts/bench/{script} --work {args.work} --subscribers {args.subscribers} --days {args.days}"
-        f"{options} --runs {args.runs} --warm-up {args.warm_up}" + "".join(f" --conf {c}" for c in args.conf)
+        f"{options} --runs {args.runs} --warm-up {args.warm_up}"
+        + "".join(f" --conf {c}" for c in getattr(args, "conf", []))
     )
     lines = [
         "",
