@@ -143,8 +143,9 @@ def test_empty_and_header_only_files_are_taken_with_a_warning(spark, cfg, hmac_k
 
 @pytest.mark.slow  # several roots and runs / a second JVM, killed
 def test_the_outcome_does_not_depend_on_how_days_are_grouped_into_runs(spark, tmp_path, hmac_key):
-    """A line the subscriber master shows only from D2 calls on D1 and D2 and tops up on D1. Over
-    both days at once, day by day, or day by day with D1 run again afterwards, the tables end the
+    """A line the subscriber master shows only from D2 calls on D1 and D2 and tops up on D1; D2's
+    files also change a record of D1, open a new day and change a known line's tariff. Over both
+    days at once, day by day, or day by day with D1 run again afterwards, the tables end the
     same: D1's call and top-up wait in the quarantine as unknown_subscriber until D2's extract
     names the line, and the run that brings the extract derives D1 again for both entities (the
     waiting rows of every entity are looked up in one query a run)."""
@@ -154,7 +155,24 @@ def test_the_outcome_does_not_depend_on_how_days_are_grouped_into_runs(spark, tm
         root = str(tmp_path / mode)
         base_landing(root)
         joiner = "09124440004"
-        write(root, "subscribers", D2, "s.csv", [SUB_HEADER, subscriber_line(joiner, D2)])
+        write(
+            root,
+            "subscribers",
+            D2,
+            "s.csv",
+            [SUB_HEADER, subscriber_line(joiner, D2), subscriber_line("09121110001", D2, tariff="PRE_DATA")],
+        )
+        write(
+            root,
+            "usage",
+            D2,
+            "usage_2.csv",
+            [
+                USAGE_HEADER,
+                usage_line("r1", "09121110001", "2026-01-05 08:00:00", duration="61"),  # changes a held day
+                usage_line("r30", "09121110001", "2026-01-06 09:00:00"),  # the first row of a new day
+            ],
+        )
         write(root, "usage", D1, "j1.csv", [USAGE_HEADER, usage_line("r60", joiner, "2026-01-05 12:00:00")])
         write(root, "usage", D2, "j2.csv", [USAGE_HEADER, usage_line("r61", joiner, "2026-01-06 12:00:00")])
         write(
@@ -175,6 +193,10 @@ def test_the_outcome_does_not_depend_on_how_days_are_grouped_into_runs(spark, tm
     assert quarantine.where(F.col("_source_file").contains("/j")).isEmpty()
     assert tables.read(spark, roots["daily"], "silver.usage").where("record_id IN ('r60', 'r61')").count() == 2
     assert tables.read(spark, roots["daily"], "silver.recharges").where("txn_id = 't60'").count() == 1
+    changed = tables.read(spark, roots["daily"], "silver.usage").where("record_id IN ('r1', 'r30')")
+    assert sorted((r["record_id"], r["duration_s"]) for r in changed.collect()) == [("r1", 61), ("r30", 60)]
+    tariffs = tables.read(spark, roots["daily"], "silver.subscribers").where("tariff = 'PRE_DATA'")
+    assert tariffs.count() == 1
     first_day = tables.read(spark, roots["daily"], "gold.run_log").orderBy("started_at").first()
     assert (
         json.loads(first_day["details"])["usage"]["by_file_date"][D1]["quarantined"] == 11
@@ -240,8 +262,7 @@ def kill_ingest_at(root: str, point: str) -> None:
 
 
 def assert_as_one_clean_run_leaves(spark, root: str, clean: str) -> None:
-    base_landing(clean)
-    assert run_ingest(clean, spark, "--date", D1) == 0
+    """``root`` holds what ``clean`` holds: the session's one uninterrupted run of the same landing."""
     # batch ids, times and the fingerprint of the batches differ from root to root
     drop = [
         "_batch_id",
@@ -257,7 +278,7 @@ def assert_as_one_clean_run_leaves(spark, root: str, clean: str) -> None:
         assertDataFrameEqual(tables.read(spark, root, name).drop(*drop), tables.read(spark, clean, name).drop(*drop))
 
 
-@pytest.mark.slow  # a second JVM, killed, and a clean root to compare with
+@pytest.mark.slow  # a second JVM, killed
 @pytest.mark.parametrize(
     ("point", "left"),
     [
@@ -272,15 +293,15 @@ def assert_as_one_clean_run_leaves(spark, root: str, clean: str) -> None:
         ("ingest.between_registry_and_silver", {"bronze.ingested_files": 2, "silver.subscribers": None}),
     ],
 )
-def test_a_run_killed_mid_way_leaves_nothing_taken_twice_or_missed(spark, cfg, hmac_key, tmp_path, point, left):
+def test_a_run_killed_mid_way_leaves_nothing_taken_twice_or_missed(spark, cfg, hmac_key, point, left, base_ingested):
     """SIGKILL at the worst moments, the lock left behind by a process that is gone: the next
-    run takes the lock over and leaves what one clean run leaves."""
+    run takes the lock over and leaves what one clean run (the session's) leaves."""
     base_landing(cfg.root)
     kill_ingest_at(cfg.root, point)
     for name, rows in left.items():
         assert (tables.read(spark, cfg.root, name).count() if tables.exists(spark, cfg.root, name) else None) == rows
     assert run_ingest(cfg.root, spark, "--date", D1) == 0
-    assert_as_one_clean_run_leaves(spark, cfg.root, str(tmp_path / "clean"))
+    assert_as_one_clean_run_leaves(spark, cfg.root, str(base_ingested))
 
 
 def test_the_orphan_check_reads_bronze_only_when_bronze_moved_past_the_registry(spark, cfg, hmac_key, ingested_d1):

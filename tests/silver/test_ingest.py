@@ -230,33 +230,6 @@ def test_late_records_land_in_their_own_day_and_latest_wins(spark, cfg, ingest):
     }
 
 
-def test_a_range_equals_its_days_one_by_one(spark, tmp_path, ingested_d1):
-    """Ingesting D1..D2 in one run leaves the same silver tables as D1 then D2 (D1's run: the
-    session's run of the base landing, copied)."""
-    roots = {"range": str(tmp_path / "range"), "daily": ingested_d1}
-    base_landing(roots["range"])
-    for root in roots.values():
-        write(
-            root,
-            "usage",
-            D2,
-            "usage_2.csv",
-            [
-                USAGE_HEADER,
-                usage_line("r1", "09121110001", "2026-01-05 08:00:00", duration="61"),  # changes a held day
-                usage_line("r30", "09121110001", "2026-01-06 09:00:00"),  # the first row of a new day
-            ],
-        )
-        write(root, "subscribers", D2, "s.csv", [SUB_HEADER, subscriber_line("09121110001", D2, tariff="PRE_DATA")])
-    assert ingest_main(["--root", roots["range"], "--from", D1, "--to", D2], spark=spark) == 0
-    assert ingest_main(["--root", roots["daily"], "--date", D2], spark=spark) == 0
-    for name in ("silver.usage", "silver.subscribers", "silver.quarantine", "silver.subscriber_contacts"):
-        drop = ["_batch_id", "_ingested_at", "run_id"]
-        assertDataFrameEqual(
-            tables.read(spark, roots["range"], name).drop(*drop), tables.read(spark, roots["daily"], name).drop(*drop)
-        )
-
-
 def test_subscriber_history_keeps_versions(spark, cfg, ingest):
     base_landing(cfg.root)
     write(
