@@ -1,5 +1,5 @@
-"""spark-submit every job (generate, ingest, features, kpis) to a real standalone cluster (a master and two workers
-started from the PySpark install on 127.0.0.1), with Delta's jars resolved by Maven."""
+"""spark-submit generate, then daily (ingest, features and kpis in one application), to a real standalone cluster (a
+master and two workers started from the PySpark install on 127.0.0.1), with Delta's jars resolved by Maven."""
 
 from __future__ import annotations
 
@@ -99,17 +99,14 @@ def test_every_job_on_a_standalone_cluster(spark, tmp_path, cluster):
         str(small),
     )
     assert gen.returncode == 0, gen.stderr[-3000:]
-    ing = submit(cluster, "ingest", "--root", root, "--all", "--log-format", "text", "--conf", str(small))
-    assert ing.returncode == 0, ing.stderr[-3000:]
-    for job in ("features", "kpis"):
-        done = submit(
-            cluster, job, "--root", root, "--date", "2026-02-02", "--log-format", "text", "--conf", str(small)
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+    # what a scheduler submits for new days: ingest, features and kpis as one application
+    window = ["--from", "2026-02-01", "--to", "2026-02-02"]
+    daily = submit(cluster, "daily", "--root", root, *window, "--log-format", "text", "--conf", str(small))
+    assert daily.returncode == 0, daily.stderr[-3000:]
 
     # The work ran on the workers: every application had an executor on each of the two workers.
     worker_apps = list(Path(cluster["state"], "work").glob("app-*"))
-    assert len(worker_apps) == 4
+    assert len(worker_apps) == 2
     assert all(len(list(app.iterdir())) == 2 for app in worker_apps)
 
     every_run = tables.read(spark, root, "gold.run_log")
@@ -123,7 +120,6 @@ def test_every_job_on_a_standalone_cluster(spark, tmp_path, cluster):
     runs = every_run.where("job = 'ingest'")
     assert runs.where("status != 'succeeded'").count() == 0
     assert runs.count() == 1
-    # --all found the generated window's file dates through Hadoop's file system.
     run = runs.first()
     assert (str(run["date_from"]), str(run["run_date"])) == ("2026-02-01", "2026-02-02")
     totals = runs.agg(*[F.sum(c).alias(c) for c in ("rows_read", "rows_rejected", "rows_duplicate")]).first()

@@ -378,3 +378,21 @@ def test_two_runs_at_once_take_turns_and_the_second_names_the_first(spark, cfg, 
     assert sorted(r["status"] for r in runs) == ["failed", "succeeded"]
     assert not lock.exists()  # given back at the end
     assert tables.read(spark, cfg.root, "bronze.usage").count() == 14  # taken once
+
+
+def test_daily_stops_at_the_step_that_fails_with_its_exit_code(spark, cfg, hmac_key, capsys, ingested_d1):
+    """crmlake daily runs ingest, features and kpis in one session: an unreadable landing file
+    fails ingest (exit 4), and neither features nor kpis runs after it."""
+    from crmlake_jobs.daily import main as daily_main
+
+    write(cfg.root, "usage", D2, "bad.csv", ["id;number;when", "1;2;3"])
+    runs_before = tables.read(spark, cfg.root, "gold.run_log").count()
+    assert daily_main(["--root", cfg.root, "--date", D2], spark=spark) == 4
+    err = capsys.readouterr().err
+    assert "crmlake ingest: UnreadableFileError" in err and "bad.csv" in err
+    assert "crmlake daily: StepFailedError: ingest failed (exit 4); not run: features, kpis" in err
+    runs = tables.read(spark, cfg.root, "gold.run_log").orderBy("started_at").collect()[runs_before:]
+    assert [(r["job"], r["status"]) for r in runs] == [("ingest", "failed")]
+    assert not tables.exists(spark, cfg.root, "gold.features")
+    assert daily_main(["--root", cfg.root, "--from", D2, "--to", D1], spark=spark) == 2  # refused before a step
+    assert tables.read(spark, cfg.root, "gold.run_log").count() == runs_before + 1

@@ -174,6 +174,7 @@ def run_job(
     overrides: Callable[[argparse.Namespace], dict] | None = None,
     creates_root: bool | Callable[[Config], bool] = False,
     lock: str | None = None,
+    recorded: bool = True,
 ) -> int:
     """Parse, configure, build (or reuse) the session, run ``body`` recorded in ``gold.run_log``
     (:func:`run_recorded`), map errors to exit codes.
@@ -181,7 +182,9 @@ def run_job(
     A caller that passes ``spark`` (a test, a notebook) keeps its session; otherwise the job
     builds one and stops it at the end. The root must exist unless the job ``creates_root`` (for
     this config, when it is a function of it); a job
-    that rewrites tables another may be rewriting names the ``lock`` it holds while it runs.
+    that rewrites tables another may be rewriting names the ``lock`` it holds while it runs. A
+    job made of other jobs, each recording its own run, is not ``recorded`` itself (its body gets
+    no record).
     """
     args = parser.parse_args(argv)
     own_session = spark is None
@@ -197,7 +200,10 @@ def run_job(
                 f"the root {cfg.root} does not exist: give --root the folder that holds landing/ and the "
                 "tables (only crmlake generate creates one)"
             )
-        run_recorded(spark, cfg, args, job, body, lock)
+        if recorded:
+            run_recorded(spark, cfg, args, job, body, lock)
+        else:
+            body(spark, cfg, args, None)
         return 0
     except CrmlakeError as exc:
         log(f"{type(exc).__name__}: {exc}", logging.ERROR, job=job)

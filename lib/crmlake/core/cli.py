@@ -11,6 +11,7 @@ JOBS = (
     "ingest",
     "features",
     "kpis",
+    "daily",
     "clv",
     "segment",
     "train-churn",
