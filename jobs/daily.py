@@ -15,7 +15,7 @@ import sys
 
 from crmlake.catalog.jobkit import dates_from_args, job_parser, run_job
 from crmlake.core.config import Config
-from crmlake.core.errors import CrmlakeError
+from crmlake.core.errors import ConfigError, CrmlakeError
 from crmlake.core.log import log
 from crmlake_jobs import features, ingest, kpis
 from pyspark.sql import SparkSession
@@ -36,6 +36,8 @@ class StepFailedError(CrmlakeError):
 def body(argv: list[str]):
     def daily(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: None) -> None:
         dates_from_args(args)  # a missing or inverted date is refused before the first step
+        if args.every != 1:
+            raise ConfigError("daily ingests every day of its range: --every is for backfilling features alone")
         for i, step in enumerate(STEPS):
             log(f"daily: {step.JOB}", job=JOB)
             code = step.main(argv, spark=spark)

@@ -395,4 +395,5 @@ def test_daily_stops_at_the_step_that_fails_with_its_exit_code(spark, cfg, hmac_
     assert [(r["job"], r["status"]) for r in runs] == [("ingest", "failed")]
     assert not tables.exists(spark, cfg.root, "gold.features")
     assert daily_main(["--root", cfg.root, "--from", D2, "--to", D1], spark=spark) == 2  # refused before a step
+    assert daily_main(["--root", cfg.root, "--from", D1, "--to", D2, "--every", "2"], spark=spark) == 2
     assert tables.read(spark, cfg.root, "gold.run_log").count() == runs_before + 1
