@@ -54,6 +54,7 @@ from crmlake.core.config import load_config
 print(load_config(['$REPO/conf/examples/demo.yaml']).settings.labels.campaign_horizon)")"
 CLOSED="$(python -c "import datetime as d; print(d.date.fromisoformat('$END') + d.timedelta(days=$WINDOW))")"
 NEXT="$(python -c "import datetime as d; print(d.date.fromisoformat('$END') + d.timedelta(days=1))")"
+BEFORE="$(python -c "import datetime as d; print(d.date.fromisoformat('$CLOSED') - d.timedelta(days=1))")"
 
 echo "== publish: the demo retention list at $END (suppression, contact policy, half held out as controls), as files"
 crmlake publish "${CONF[@]}" --root "$ROOT" --date "$END" --log-format text
@@ -61,11 +62,13 @@ crmlake publish "${CONF[@]}" --root "$ROOT" --date "$END" --log-format text
 echo "== generate --continue: the operator lives $WINDOW more days and answers the list (contacts, offers, churn)"
 crmlake generate "${CONF[@]}" --root "$ROOT" --continue --days "$WINDOW" --log-format text
 
-echo "== ingest the new days $NEXT..$CLOSED"
-crmlake ingest "${CONF[@]}" --root "$ROOT" --from "$NEXT" --to "$CLOSED" --log-format text
+if [ "$WINDOW" -gt 1 ]; then
+  echo "== ingest the new days $NEXT..$BEFORE"
+  crmlake ingest "${CONF[@]}" --root "$ROOT" --from "$NEXT" --to "$BEFORE" --log-format text
+fi
 
-echo "== features at $CLOSED: the labels of $END at the campaigns' $WINDOW-day horizon close today"
-crmlake features "${CONF[@]}" --root "$ROOT" --date "$CLOSED" --log-format text
+echo "== daily at $CLOSED (ingest, features, kpis in one session): the labels of $END at the campaigns' $WINDOW-day horizon close today"
+crmlake daily "${CONF[@]}" --root "$ROOT" --date "$CLOSED" --log-format text
 
 echo "== measure: the list's lift against its control group, with intervals, plain and CUPED"
 crmlake measure "${CONF[@]}" --root "$ROOT" --campaign demo-retention --date "$CLOSED" --log-format text
