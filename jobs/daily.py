@@ -15,7 +15,7 @@ import sys
 
 from crmlake.catalog.jobkit import dates_from_args, job_parser, run_job
 from crmlake.core.config import Config
-from crmlake.core.errors import ConfigError, CrmlakeError
+from crmlake.core.errors import ConfigError, StepFailedError
 from crmlake.core.log import log
 from crmlake_jobs import features, ingest, kpis
 from pyspark.sql import SparkSession
@@ -23,14 +23,6 @@ from pyspark.sql import SparkSession
 JOB = "daily"
 DESCRIPTION = "Ingest a day (or a range), then build its features and KPIs: the three jobs in one Spark session."
 STEPS = (ingest, features, kpis)
-
-
-class StepFailedError(CrmlakeError):
-    """A step of a job made of jobs failed; the exit code is the step's."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def body(argv: list[str]):

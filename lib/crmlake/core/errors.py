@@ -6,7 +6,7 @@ into one clear line on stderr and the exit code named here, never a stack trace.
 Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error (also an unknown
 table name or mismatched Spark/Delta versions), 3 missing secret, 4 unreadable input, 5 missing
 upstream table, 6 counts that do not reconcile, 7 a push to a database that failed (and was
-rolled back), 8 another run holds the root's lock.
+rolled back), 8 another run holds the root's lock; a job made of jobs exits with its failed step's code.
 """
 
 
@@ -109,3 +109,12 @@ class RootLockedError(CrmlakeError):
     """Another run writes the same tables of this root now (names it); this run wrote nothing."""
 
     exit_code = 8
+
+
+class StepFailedError(CrmlakeError):
+    """A step of a job made of jobs (``crmlake daily``) failed; names the step and the steps not
+    run. The exit code is the step's own."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
