@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,10 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
+# the suite's Spark settings, shared with the benches that measure what the suite pays
+SUITE_CONF = Path(__file__).with_name("suite.yaml")
+
+
 @pytest.fixture(scope="session")
 def base_cfg(tmp_path_factory):
     from crmlake.core.config import load_config
@@ -20,18 +25,7 @@ def base_cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("root")
     mlflow_db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_db}")
-    return load_config(
-        env="local",
-        overrides={
-            "root": str(root),
-            "spark.master": "local[2]",
-            "spark.shuffle_partitions": 2,
-            # one JVM holds every module's caches and broadcasts for the whole run
-            "spark.driver_memory": "4g",
-            "spark.delta_snapshot_partitions": 1,
-            "logging.format": "text",
-        },
-    )
+    return load_config([str(SUITE_CONF)], env="local", overrides={"root": str(root)})
 
 
 # Spark's interpreted expressions, the setting Spark's own tests use: for a run that selects no
@@ -66,7 +60,6 @@ def spark(base_cfg, tmp_path_factory, request):
     setup_logging("INFO", "text")
     warehouse = tmp_path_factory.mktemp("warehouse")
     base_cfg["spark"]["conf"]["spark.sql.warehouse.dir"] = str(warehouse)
-    base_cfg["spark"]["conf"]["spark.default.parallelism"] = "2"
     if request.config.stash.get(_interpreted, False):
         base_cfg["spark"]["conf"].update(INTERPRETED)
     session = build_session(base_cfg)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from run import RESULTS, machine
 
+# the test suite's Spark settings (local[2], two shuffle partitions, 4g), read by its conftest too
+SUITE_CONF = Path(__file__).resolve().parents[2] / "tests" / "suite.yaml"
+
 
 def warm_parser(doc: str, subscribers: int, days: int, runs: int, warm_up: int) -> argparse.ArgumentParser:
     """The arguments every warm bench takes; a bench adds its own."""
@@ -30,25 +33,14 @@ def warm_parser(doc: str, subscribers: int, days: int, runs: int, warm_up: int) 
 
 
 def suite_session(root: Path, confs: list[str]):
-    """One local JVM set up as the test suite's (local[2], two shuffle partitions, 4g), with
-    ``confs`` (config files) on top."""
+    """One local JVM set up as the test suite's (``tests/suite.yaml``), with ``confs`` (config
+    files) on top. Spark's generated code, as crmlake runs, where a run of fast tests alone
+    interprets (``tests/conftest.py``)."""
     from crmlake.core.config import load_config
     from crmlake.core.log import setup_logging
     from crmlake.core.session import build_session
 
-    cfg = load_config(
-        confs,
-        env="local",
-        overrides={
-            "root": str(root),
-            "spark.master": "local[2]",
-            "spark.shuffle_partitions": 2,
-            "spark.driver_memory": "4g",
-            "spark.delta_snapshot_partitions": 1,
-            "logging.format": "text",
-        },
-    )
-    cfg["spark"]["conf"]["spark.default.parallelism"] = "2"
+    cfg = load_config([str(SUITE_CONF), *confs], env="local", overrides={"root": str(root)})
     setup_logging("WARNING", "text")
     return build_session(cfg)
 
