@@ -61,3 +61,15 @@ def test_an_error_of_the_jvm_is_named_by_its_java_exception_not_by_py4j(spark):
     said = describe_unexpected(Py4JJavaError("An error occurred while calling o1.execute.", refused))
     assert said.startswith("conflicting write: another run committed to a table this run was writing")
     assert "io.delta.exceptions.ConcurrentAppendException" in said
+
+
+def test_a_job_made_of_jobs_takes_no_lock_of_its_own():
+    """crmlake daily's steps each take their lock; a lock asked of the unrecorded whole would be
+    silently held by nobody, so asking is refused before anything runs."""
+    from crmlake.catalog.jobkit import job_parser, run_job
+
+    def body(spark, cfg, args, record):
+        raise AssertionError("not run")
+
+    with pytest.raises(ValueError, match="takes none"):
+        run_job("probe", [], job_parser("probe", "a job"), body, lock="silver", recorded=False)

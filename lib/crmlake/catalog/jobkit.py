@@ -184,8 +184,10 @@ def run_job(
     this config, when it is a function of it); a job
     that rewrites tables another may be rewriting names the ``lock`` it holds while it runs. A
     job made of other jobs, each recording its own run, is not ``recorded`` itself (its body gets
-    no record).
+    no record) and takes no lock: each of its jobs takes its own.
     """
+    if lock and not recorded:
+        raise ValueError(f"{job}: a job that is not recorded runs jobs that take their own locks; it takes none")
     args = parser.parse_args(argv)
     own_session = spark is None
     try:
