@@ -38,6 +38,7 @@ INTERPRETED = {"spark.sql.codegen.factoryMode": "NO_CODEGEN", "spark.sql.codegen
 
 
 _interpreted = pytest.StashKey[bool]()
+_session_started = pytest.StashKey[bool]()
 
 
 def pytest_collection_finish(session):
@@ -47,7 +48,7 @@ def pytest_collection_finish(session):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    if _interpreted in config.stash:
+    if config.stash.get(_session_started, False):
         said = "interpreted (no slow or cluster test selected)" if config.stash[_interpreted] else "generated code"
         terminalreporter.write_line(f"Spark expressions: {said}")
 
@@ -63,6 +64,7 @@ def spark(base_cfg, tmp_path_factory, request):
     if request.config.stash.get(_interpreted, False):
         base_cfg["spark"]["conf"].update(INTERPRETED)
     session = build_session(base_cfg)
+    request.config.stash[_session_started] = True
     yield session
     session.stop()
 
