@@ -56,6 +56,19 @@ def job(main, root, conf, spark, *args) -> None:
     assert main(argv, spark=spark) == 0, f"{main.__module__} {args} failed"
 
 
+def evenly_spaced(dates: list[dt.date]) -> list[tuple[dt.date, dt.date, int]]:
+    """Sorted ``dates`` as (first, last, step in days): runs of equal steps, each as long as its
+    first step allows."""
+    runs: list[list[dt.date]] = []
+    for d in dates:
+        run = runs[-1] if runs else None
+        if run and (len(run) == 1 or d - run[-1] == run[1] - run[0]):
+            run.append(d)
+        else:
+            runs.append([d])
+    return [(run[0], run[-1], (run[1] - run[0]).days if len(run) > 1 else 1) for run in runs]
+
+
 @pytest.fixture(scope="module")
 def operator(spark, tmp_path_factory):
     import os
@@ -67,11 +80,11 @@ def operator(spark, tmp_path_factory):
     root = base / "root"
     job(generate_main, root, conf, spark, "--subscribers", 500, "--start", START, "--days", 38, "--seed", 21)
     job(ingest_main, root, conf, spark, "--all")
-    # each snapshot, and each snapshot + horizon (which writes that snapshot's labels)
-    for d in sorted(
-        {*TRAIN, *VALIDATION, *TEST, *[s + dt.timedelta(days=HORIZON) for s in [*TRAIN, *VALIDATION, *TEST]]}
-    ):
-        job(features_main, root, conf, spark, "--date", d)
+    # each snapshot, and each snapshot + horizon (which writes that snapshot's labels): evenly
+    # spaced dates as one range run each (--every), where one run a date cost eight runs
+    dates = {*TRAIN, *VALIDATION, *TEST, *[s + dt.timedelta(days=HORIZON) for s in [*TRAIN, *VALIDATION, *TEST]]}
+    for first, last, every in evenly_spaced(sorted(dates)):
+        job(features_main, root, conf, spark, "--from", first, "--to", last, "--every", every)
     job(train_main, root, conf, spark, "--date", SCORED)
     job(score_main, root, conf, spark, "--date", TEST[0])  # an earlier score, whose labels have closed by SCORED
     job(score_main, root, conf, spark, "--date", SCORED)
