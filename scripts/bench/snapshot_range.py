@@ -1,11 +1,12 @@
-"""The features job over a range of dates: a backfill's cost, where a small operator's snapshots
-cost more in commits and plans than in rows.
+"""The features (or kpis) job over a range of dates: a backfill's cost, where a small operator's
+snapshots cost more in commits and plans than in rows.
 
-    python scripts/bench/snapshot_range.py --work DIR [--subscribers 500] [--days 38] [--range-days 28]
-        [--runs 3] [--warm-up 1] [--conf FILE]... [--label TEXT] [--no-record]
+    python scripts/bench/snapshot_range.py --work DIR [--job features|kpis] [--subscribers 500]
+        [--days 38] [--range-days 28] [--runs 3] [--warm-up 1] [--conf FILE]... [--label TEXT]
+        [--no-record]
 
 Generates and ingests the operator once into ``DIR/source`` (kept for later runs), then runs
-``features --from D --to E`` (the last ``--range-days`` days of the window) ``--warm-up`` +
+``<job> --from D --to E`` (the last ``--range-days`` days of the window) ``--warm-up`` +
 ``--runs`` times, each on a fresh copy of the ingested root, in one local JVM set up as the test
 suite's (local[2], two shuffle partitions). A ``--conf`` with a short label horizon (``labels:
 horizon_days: 7``) has the range write churn labels too, as a backfill of a year's history does.
@@ -36,12 +37,15 @@ START = dt.date(2026, 3, 1)
 def main() -> None:
     parser = warm_parser(__doc__, subscribers=500, days=38, runs=3, warm_up=1)
     parser.add_argument("--range-days", type=int, default=28, help="the range's length, ending on the last day")
-    parser.add_argument("--conf", action="append", default=[], help="a config file for the features runs")
+    parser.add_argument("--conf", action="append", default=[], help="a config file for the timed runs")
+    parser.add_argument("--job", choices=("features", "kpis"), default="features", help="the job run over the range")
     args = parser.parse_args()
 
-    from crmlake_jobs.features import main as features_main
+    from crmlake_jobs import features, kpis
     from crmlake_jobs.generate import main as generate_main
     from crmlake_jobs.ingest import main as ingest_main
+
+    job_main = {"features": features.main, "kpis": kpis.main}[args.job]
 
     work = Path(args.work).resolve()
     source = work / "source"
@@ -64,11 +68,11 @@ def main() -> None:
             shutil.copytree(source, root, symlinks=True)
             started = time.monotonic()
             confs = [a for c in args.conf for a in ("--conf", str(Path(c).resolve()))]
-            if features_main(["--root", str(root), *confs, "--from", str(first), "--to", str(last)], spark=spark) != 0:
-                raise SystemExit("features failed")
+            if job_main(["--root", str(root), *confs, "--from", str(first), "--to", str(last)], spark=spark) != 0:
+                raise SystemExit(f"{args.job} failed")
             took = time.monotonic() - started
             label = "warm-up" if i < args.warm_up else "timed"
-            print(f"run {i + 1} ({label}): features {first}..{last} {took:.1f} s", flush=True)
+            print(f"run {i + 1} ({label}): {args.job} {first}..{last} {took:.1f} s", flush=True)
             if i >= args.warm_up:
                 timed.append(took)
     finally:
@@ -76,14 +80,14 @@ def main() -> None:
 
     each = ", ".join(f"{s:.1f}" for s in timed)
     facts = [
-        f"- `features --from {first} --to {last}` on a fresh copy of the ingested root: median "
+        f"- `{args.job} --from {first} --to {last}` on a fresh copy of the ingested root: median "
         f"{statistics.median(timed):.1f} s of {len(timed)} ({each} s), after {args.warm_up} warm-up run(s)",
     ]
     report(
         "snapshot_range.py",
-        f"features over a {args.range_days}-day range",
+        f"{args.job} over a {args.range_days}-day range",
         args,
-        f" --range-days {args.range_days}",
+        f" --job {args.job} --range-days {args.range_days}",
         facts,
     )
 

@@ -64,17 +64,17 @@ def silver_copy(world, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def rebuilt(spark, world):
-    """The operator's silver tables alone (a copy), every snapshot rebuilt from them by one range
-    run computing two snapshots a query (three commits of features for five dates), then the
-    KPIs of D5: the full rebuild that the incremental world, a changed silver and a range are
-    each compared with."""
+    """The operator's silver tables alone (a copy), every snapshot and every date's KPIs rebuilt
+    from them by range runs computing two dates a query (three commits a table for five dates):
+    the full rebuild that the incremental world, a changed silver and a range are each compared
+    with."""
     from crmlake.gold import run
 
     root = silver_copy(world, "rebuilt")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(run, "SNAPSHOTS_PER_WRITE", 2)
         job(features_main, root, world["conf"], spark, "--from", D1, "--to", D5)
-    job(kpis_main, root, world["conf"], spark, "--date", D5)
+        job(kpis_main, root, world["conf"], spark, "--from", D1, "--to", D5)
     return {"root": root}
 
 
@@ -115,9 +115,10 @@ def test_incremental_equals_full_rebuild(spark, world, rebuilt):
     assertDataFrameEqual(
         tables.read(spark, inc, "gold.kpis").where(this_month), tables.read(spark, full, "gold.kpis").where(this_month)
     )
+    as_of_d5 = F.col("as_of_date") == D5
     assertDataFrameEqual(
-        tables.read(spark, inc, "gold.cohort_retention").where(F.col("as_of_date") == D5),
-        tables.read(spark, full, "gold.cohort_retention"),
+        tables.read(spark, inc, "gold.cohort_retention").where(as_of_d5),
+        tables.read(spark, full, "gold.cohort_retention").where(as_of_d5),
     )
 
 
@@ -156,6 +157,54 @@ def test_a_range_is_written_a_few_snapshots_per_commit_and_each_recorded(spark, 
 
 
 GOLD_WRITTEN = ("gold.features", "gold.churn_labels", "gold.kpis", "gold.cohort_retention", "gold.snapshot_builds")
+
+
+def test_kpis_of_a_range_are_written_a_few_dates_per_commit_and_equal_each_date_alone(spark, world, rebuilt):
+    """The rebuild's KPIs ran over D1..D5 two dates a query (commits D1-D2, D3-D4, D5 in each of
+    the two tables): D4, computed beside D3, equals D4 computed alone; every date is recorded
+    with its own rows; a rerun of the range writes nothing."""
+    root = str(rebuilt["root"])
+    for name in ("gold.kpis", "gold.cohort_retention"):
+        history = DeltaTable.forPath(spark, tables.table_path(root, name)).history().collect()
+        assert len([h for h in history if h["operation"] in ("WRITE", "CREATE TABLE AS SELECT")]) == 3, name
+    alone = world["base"] / "kpis-alone"
+    shutil.copytree(rebuilt["root"], alone)
+    for name in ("gold.kpis", "gold.cohort_retention", "gold.snapshot_builds"):
+        shutil.rmtree(tables.table_path(str(alone), name))
+    job(kpis_main, alone, world["conf"], spark, "--date", D4)
+    day_d4 = (F.col("period") == "day") & (F.col("period_start") == D4)
+    assertDataFrameEqual(
+        tables.read(spark, root, "gold.kpis").where(day_d4), tables.read(spark, str(alone), "gold.kpis").where(day_d4)
+    )
+    assert tables.read(spark, root, "gold.kpis").where(day_d4).count() > 0
+    assertDataFrameEqual(
+        tables.read(spark, root, "gold.cohort_retention").where(F.col("as_of_date") == D4),
+        tables.read(spark, str(alone), "gold.cohort_retention"),
+    )
+    # a date's build records the rows its run wrote for it: its day, and D5 the month to date too
+    kpis = {
+        (r["period"], r["period_start"]): r["count"]
+        for r in tables.read(spark, root, "gold.kpis").groupBy("period", "period_start").count().collect()
+    }
+    cohorts = {
+        r["as_of_date"]: r["count"]
+        for r in tables.read(spark, root, "gold.cohort_retention").groupBy("as_of_date").count().collect()
+    }
+    days = [D1 + dt.timedelta(days=n) for n in range(5)]
+    expected = {("gold.kpis", d, "day"): kpis[("day", d)] for d in days}
+    expected[("gold.kpis", D5, "day")] += kpis[("month", D1.replace(day=1))]
+    expected[("gold.kpis", D1.replace(day=1), "month")] = expected[("gold.kpis", D5, "day")]
+    expected |= {("gold.cohort_retention", d, ""): cohorts[d] for d in days}
+    recorded = {
+        (r["table_name"], r["snapshot_date"], r["scope"]): r["rows"]
+        for r in tables.read(spark, root, "gold.snapshot_builds")
+        .where(F.col("table_name").isin("gold.kpis", "gold.cohort_retention"))
+        .collect()
+    }
+    assert recorded == expected
+    versions = tables.versions(spark, root, GOLD_WRITTEN)
+    job(kpis_main, Path(root), world["conf"], spark, "--from", D1, "--to", D5)
+    assert tables.versions(spark, root, GOLD_WRITTEN) == versions
 
 
 def test_rerun_is_idempotent(spark, world):

@@ -37,10 +37,11 @@ from crmlake.gold.segments_run import segments_as_of
 SUBSCRIBERS = "silver.subscribers"
 NETWORK = "silver.network_cells"
 CARE = "silver.care_interactions"
-# Snapshots of one table computed in one query and written in one commit: a commit and its
-# bookkeeping cost about as much as a small snapshot's rows (a 28-day range of 500 subscribers,
-# labels included: 150 s one commit per snapshot, 101 s eight per commit). All 28 in one query
-# was slower again: the plan grows with every snapshot it unites.
+# Snapshots of one table (features, labels, a date's KPIs, cohort retention) computed in one
+# query and written in one commit: a commit and its bookkeeping cost about as much as a small
+# snapshot's rows (a 28-day range of 500 subscribers, labels included: 150 s one commit per
+# snapshot, 101 s eight per commit). All 28 in one query was slower again: the plan grows with
+# every snapshot it unites.
 SNAPSHOTS_PER_WRITE = 8
 
 
@@ -186,6 +187,34 @@ def _dates_text(dates: list[dt.date]) -> str:
     return str(dates[0]) if len(dates) == 1 else f"{len(dates)} dates {dates[0]}..{dates[-1]}"
 
 
+def _write_kpis(
+    spark: SparkSession,
+    df: DataFrame,
+    root: str,
+    due: list[tuple[dt.date, tuple[str, ...], list[tuple[dt.date, str, str]]]],
+    builds: SnapshotBuilds,
+) -> int:
+    """Write the KPI rows of the dates ``due`` (date, its periods, its build keys) in one commit
+    and record each date's builds with the rows written for that date. Returns the rows written."""
+    scope = tables.any_of(*[kpis_scope(d, periods) for d, periods, _ in due])
+    written = tables.replace_where(df, root, KPIS, scope)
+    if len(due) == 1:
+        by_date = {due[0][0]: written}
+    else:
+        counted = {
+            (r["period"], r["period_start"]): r["count"]
+            for r in tables.read(spark, root, KPIS).where(scope).groupBy("period", "period_start").count().collect()
+        }
+        by_date = {
+            d: sum(counted.get((period, start), 0) for period, start, _ in periods_for(d) if period in periods)
+            for d, periods, _ in due
+        }
+    for d, _, keys in due:
+        for key in keys:
+            builds.record(KPIS, *key, by_date[d])
+    return written
+
+
 def _write_snapshots(
     spark: SparkSession,
     df: DataFrame,
@@ -214,7 +243,8 @@ def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiPa
 
     The month-to-date rows of a month are written by the last date of that month in ``dates``
     (each date's would replace the one before). A date whose rows were written from the same
-    inputs is left as it is (:mod:`crmlake.gold.builds`)."""
+    inputs is left as it is (:mod:`crmlake.gold.builds`); the others are computed and written
+    :data:`SNAPSHOTS_PER_WRITE` dates at a time, in one query and one commit per table."""
     out = JobOutcome()
     identities = {SUBSCRIBERS: tables.required_identity(spark, root, SUBSCRIBERS)}  # exit 5 before ingest
     needed = sorted({day for d in dates for _, start, end in periods_for(d) for day in day_range(start, end)})
@@ -232,6 +262,8 @@ def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiPa
     inputs = Inputs(spark, root)
     last_of_month = {d.replace(day=1): d for d in sorted(dates)}
     unchanged = []
+    due_kpis: list[tuple[dt.date, tuple[str, ...], list[tuple[dt.date, str, str]]]] = []  # date, periods, keys
+    due_cohorts: list[tuple[dt.date, str]] = []  # (date, input fingerprint)
     for d in dates:
         month_start = d.replace(day=1)
         periods = ("day", "month") if last_of_month[month_start] == d else ("day",)
@@ -242,39 +274,45 @@ def run_kpis(spark: SparkSession, root: str, dates: list[dt.date], params: KpiPa
         if all(builds.is_current(KPIS, *key) for key in keys):
             unchanged.append(f"{KPIS} {d}")
         else:
-            segments_df, missing = segments_as_of(spark, root, d, by_segment) if by_segment else (None, None)
-            if missing:
-                out.details.setdefault("segment_dimensions_skipped", {})[str(d)] = f"{missing}: no KPIs by {by_segment}"
-            with stage("kpis", date=d) as info:
-                if missing:
-                    info["skipped"] = f"{missing}: no KPIs by {by_segment}"
-                kpis_df = kpis_for(
-                    inputs.history,
-                    inputs.daily.where(F.col("date").between(month_start, d)),
-                    inputs.care.where(F.col("event_date").between(month_start, d)),
-                    d,
-                    params,
-                    segments_df,
-                ).where(F.col("period").isin(*periods))
-                tables.replace_where(kpis_df.coalesce(1), root, KPIS, kpis_scope(d, periods))
-                info["rows"] = tables.last_operation_rows(spark, root, KPIS)
-                out.rows_written += info["rows"]
-                out.tables.add(KPIS)
-                for key in keys:
-                    builds.record(KPIS, *key, info["rows"])
+            due_kpis.append((d, periods, keys))
         fingerprint = input_fingerprint(
             COHORT_RETENTION, d, "", {}, [], {SUBSCRIBERS: identities[SUBSCRIBERS]}, [params]
         )
         if builds.is_current(COHORT_RETENTION, d, "", fingerprint):
             unchanged.append(f"{COHORT_RETENTION} {d}")
-            continue
-        with stage("cohort_retention", date=d) as info:
-            cohorts_df = cohort_retention(inputs.history, d, params.cohort_months)
-            tables.replace_days(cohorts_df.coalesce(1), root, COHORT_RETENTION, [d])
-            info["rows"] = tables.last_operation_rows(spark, root, COHORT_RETENTION)
+        else:
+            due_cohorts.append((d, fingerprint))
+    for due in batches(due_kpis):
+        with stage("kpis", dates=_dates_text([d for d, _, _ in due])) as info:
+            at_each = []
+            for d, periods, _ in due:
+                segments_df, missing = segments_as_of(spark, root, d, by_segment) if by_segment else (None, None)
+                if missing:
+                    said = f"{missing}: no KPIs by {by_segment}"
+                    out.details.setdefault("segment_dimensions_skipped", {})[str(d)] = said
+                    info.setdefault("skipped", {})[str(d)] = said
+                month_start = d.replace(day=1)
+                at_each.append(
+                    kpis_for(
+                        inputs.history,
+                        inputs.daily.where(F.col("date").between(month_start, d)),
+                        inputs.care.where(F.col("event_date").between(month_start, d)),
+                        d,
+                        params,
+                        segments_df,
+                    ).where(F.col("period").isin(*periods))
+                )
+            info["rows"] = _write_kpis(spark, union_all(at_each).coalesce(1), root, due, builds)
+            out.rows_written += info["rows"]
+            out.tables.add(KPIS)
+    for due in batches(due_cohorts):
+        with stage("cohort_retention", dates=_dates_text([d for d, _ in due])) as info:
+            at_each = [cohort_retention(inputs.history, d, params.cohort_months) for d, _ in due]
+            info["rows"] = _write_snapshots(
+                spark, union_all(at_each).coalesce(1), root, COHORT_RETENTION, due, builds, ""
+            )
             out.rows_written += info["rows"]
             out.tables.add(COHORT_RETENTION)
-            builds.record(COHORT_RETENTION, d, "", fingerprint, info["rows"])
     if builds.commit():
         out.tables.add(SNAPSHOT_BUILDS)
     out.details["snapshots_unchanged"] = unchanged
