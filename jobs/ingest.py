@@ -46,6 +46,7 @@ def ingest(spark: SparkSession, cfg: Config, args: argparse.Namespace, record: R
         load_hmac_key(cfg.settings.identity, cfg.root),
         fail_on_day_without_files=cfg.settings.ingest.fail_on_day_without_files,
         rederive=cfg.settings.ingest.rederive,
+        at_once=cfg.settings.ingest.entities_at_once,
     )
     record.tables_written = set(tables_written_by_ingest(entities))
     if args.all and (args.date or args.date_from or args.date_to):

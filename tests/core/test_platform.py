@@ -8,12 +8,21 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pyspark
 import pytest
 from crmlake.core.errors import VersionMismatchError
-from crmlake.core.session import DeltaPin, check_local_jars, check_runtime, jvm_versions, session_settings
+from crmlake.core.session import (
+    DeltaPin,
+    check_local_jars,
+    check_runtime,
+    concurrently,
+    jvm_versions,
+    session_settings,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JARS = Path(pyspark.__file__).parent / "jars"
@@ -105,3 +114,42 @@ def test_settings_for_a_block_are_put_back_after_it_even_when_it_fails(spark):
         raise RuntimeError("the block fails")
     assert spark.conf.get(key) == before
     assert spark.conf.get(unset_key, None) is None
+
+
+def test_tasks_run_at_once_carry_the_callers_properties_and_the_first_failure_stops_the_rest(spark):
+    sc = spark.sparkContext
+    sc.setLocalProperty("crmlake.test.owner", "caller")
+    try:
+        started, gate = [], threading.Barrier(2, timeout=30)
+
+        def seen(name: str) -> str:
+            started.append(name)
+            gate.wait()  # both of the first two run at the same time, or this times out
+            return f"{name}:{sc.getLocalProperty('crmlake.test.owner')}"
+
+        assert concurrently(spark, {"b": lambda: seen("b"), "a": lambda: seen("a")}, 2) == {
+            "b": "b:caller",
+            "a": "a:caller",
+        }
+
+        started.clear()
+
+        def fails(name: str, after: float) -> None:
+            started.append(name)
+            time.sleep(after)
+            raise ValueError(name)
+
+        def slow() -> str:
+            started.append("slow")
+            time.sleep(1.0)
+            return "done"
+
+        tasks = {"slow": slow, "fails": lambda: fails("fails", 0.5), "next": lambda: fails("next", 0.0)}
+        tasks |= {"last": lambda: started.append("last")}
+        with pytest.raises(ValueError, match="fails"):
+            concurrently(spark, tasks, 2)
+        # the two after the failure were not started; the one running beside it finished
+        assert sorted(started) == ["fails", "slow"]
+        assert concurrently(spark, {"x": lambda: sc.getLocalProperty("crmlake.test.owner")}, 1) == {"x": "caller"}
+    finally:
+        sc.setLocalProperty("crmlake.test.owner", None)

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from crmlake.catalog import tables
 from crmlake.contracts.entities import ENTITIES
+from crmlake.core.errors import ReconciliationError
+from crmlake.silver.run import Ingestor
 from crmlake_jobs.ingest import main as ingest_main
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -261,8 +263,9 @@ def kill_ingest_at(root: str, point: str) -> None:
     assert (Path(root) / "_locks" / "silver.lock").exists()
 
 
-def assert_as_one_clean_run_leaves(spark, root: str, clean: str) -> None:
-    """``root`` holds what ``clean`` holds: the session's one uninterrupted run of the same landing."""
+def assert_as_one_clean_run_leaves(spark, root: str, clean: str, names: list[str] = INGEST_TABLES) -> None:
+    """``root`` holds what ``clean`` holds in the tables ``names``: the session's one uninterrupted
+    run of the same landing, or another run of it."""
     # batch ids, times and the fingerprint of the batches differ from root to root
     drop = [
         "_batch_id",
@@ -274,7 +277,7 @@ def assert_as_one_clean_run_leaves(spark, root: str, clean: str) -> None:
         "source_fingerprint",
         "_bronze_commit",
     ]
-    for name in INGEST_TABLES:
+    for name in names:
         assertDataFrameEqual(tables.read(spark, root, name).drop(*drop), tables.read(spark, clean, name).drop(*drop))
 
 
@@ -397,3 +400,72 @@ def test_daily_stops_at_the_step_that_fails_with_its_exit_code(spark, cfg, hmac_
     assert daily_main(["--root", cfg.root, "--from", D2, "--to", D1], spark=spark) == 2  # refused before a step
     assert daily_main(["--root", cfg.root, "--from", D1, "--to", D2, "--every", "2"], spark=spark) == 2
     assert tables.read(spark, cfg.root, "gold.run_log").count() == runs_before + 1
+
+
+def recharge_line(txn: str, number: str, when: str, amount: str = "50000.00") -> str:
+    return f"{txn},{number},{when},topup,{amount},IRR,app"
+
+
+def test_entities_derived_at_once_leave_what_one_at_a_time_leaves(spark, tmp_path, hmac_key):
+    """Usage and recharges, landed and derived two at once (the default) or one after the
+    other (``ingest.entities_at_once: 1``), end in the same rows and the same counts."""
+    roots, details = {}, {}
+    for at_once in (1, 2):
+        root = str(tmp_path / f"at-once-{at_once}")
+        base_landing(root)
+        write(
+            root,
+            "recharges",
+            D1,
+            "recharges_1.csv",
+            [
+                RECHARGE_HEADER,
+                recharge_line("t1", "09121110001", "2026-01-05 12:30:00"),
+                recharge_line("t2", "09359999999", "2026-01-05 13:00:00"),  # no such line
+                recharge_line("t3", "09121110001", "2026-01-05 13:30:00", amount="-1.00"),
+            ],
+        )
+        conf = tmp_path / f"at-once-{at_once}.yaml"
+        conf.write_text(f"ingest:\n  entities_at_once: {at_once}\n", encoding="utf-8")
+        assert run_ingest(root, spark, "--conf", str(conf), "--date", D1) == 0
+        roots[at_once] = root
+        details[at_once] = json.loads(tables.read(spark, root, "gold.run_log").first()["details"])
+    names = [*INGEST_TABLES, "bronze.recharges", "silver.recharges"]
+    assert_as_one_clean_run_leaves(spark, roots[2], roots[1], names)
+    assert details[2] == details[1]
+    assert (details[2]["recharges"]["accepted"], details[2]["recharges"]["quarantined"]) == (1, 2)
+
+
+def test_an_entity_failing_beside_another_undoes_both_and_names_its_error(
+    spark, cfg, hmac_key, capsys, monkeypatch, ingested_d1
+):
+    """Recharges fails after its silver write while usage is derived beside it: the run fails
+    with recharges' error, and every table is as it was before the run, usage's new rows and the
+    tables the run created included."""
+    write(cfg.root, "usage", D2, "usage_2.csv", [USAGE_HEADER, usage_line("r30", "09121110001", "2026-01-06 09:00:00")])
+    write(
+        cfg.root,
+        "recharges",
+        D2,
+        "recharges_2.csv",
+        [RECHARGE_HEADER, recharge_line("t30", "09121110001", "2026-01-06 12:30:00")],
+    )
+    before = {name: tables.read(spark, cfg.root, name).collect() for name in INGEST_TABLES}
+    written, write_silver = [], Ingestor._write_silver
+
+    def write_then_fail(self, entity, classified_df, event_dates):
+        rows = write_silver(self, entity, classified_df, event_dates)
+        written.append((entity.name, rows))
+        if entity.name == "recharges":
+            raise ReconciliationError("recharges: failed after its silver write (injected by the test)")
+        return rows
+
+    monkeypatch.setattr(Ingestor, "_write_silver", write_then_fail)
+    assert run_ingest(cfg.root, spark, "--date", D2) == 6
+    assert sorted(w for w in written if w[1]) == [("recharges", 1), ("usage", 1)]  # both wrote before it failed
+    err = capsys.readouterr().err
+    assert "ReconciliationError: recharges: failed after its silver write" in err
+    for name in INGEST_TABLES:
+        assertDataFrameEqual(tables.read(spark, cfg.root, name), before[name])
+    assert not tables.exists(spark, cfg.root, "bronze.recharges")
+    assert not tables.exists(spark, cfg.root, "silver.recharges")

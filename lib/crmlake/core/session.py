@@ -22,12 +22,15 @@ import importlib.metadata
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyspark
+from pyspark import inheritable_thread_target
 from pyspark.sql import SparkSession
 
 from crmlake.core.config import Config, default_conf_dir
@@ -202,6 +205,9 @@ def build_session(cfg: Config, verbose: bool = False) -> SparkSession:
     return spark
 
 
+K = TypeVar("K")
+T = TypeVar("T")
+
 _settings_lock = threading.Lock()
 _settings_users: dict[str, int] = {}
 _settings_saved: dict[str, str | None] = {}
@@ -229,6 +235,39 @@ def session_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[
                         spark.conf.unset(key)
                     else:
                         spark.conf.set(key, previous)
+
+
+def concurrently(spark: SparkSession, tasks: Mapping[K, Callable[[], T]], at_once: int) -> dict[K, T]:
+    """Runs ``tasks``, at most ``at_once`` at a time, each in a thread that carries the caller's
+    Spark local properties and tags; returns their results in the tasks' order.
+
+    Jobs submitted together overlap their driver's share (planning, Delta's log and commits,
+    Python) with each other's tasks: on a small batch that share is most of a job. Once a task
+    has failed no other starts; those running finish, and the first failure in the tasks' order
+    is raised. ``at_once`` 1 runs them one after the other in the caller's thread.
+    """
+    if at_once <= 1 or len(tasks) <= 1:
+        return {key: task() for key, task in tasks.items()}
+    failed = threading.Event()
+
+    def guarded(task: Callable[[], T]) -> Callable[[], T | None]:
+        def run() -> T | None:
+            if failed.is_set():
+                return None  # not started: an earlier task failed
+            try:
+                return task()
+            except BaseException:
+                failed.set()
+                raise
+
+        return inheritable_thread_target(spark)(run)
+
+    with ThreadPoolExecutor(max_workers=min(at_once, len(tasks))) as pool:
+        futures = {key: pool.submit(guarded(task)) for key, task in tasks.items()}
+    for future in futures.values():
+        if future.exception() is not None:
+            raise future.exception()
+    return {key: future.result() for key, future in futures.items()}
 
 
 if __name__ == "__main__":

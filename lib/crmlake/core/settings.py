@@ -120,6 +120,7 @@ class IngestConfig(Section):
     currencies: Annotated[tuple[Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")], ...], Field(min_length=1)]
     fail_on_day_without_files: StrictBool = False
     rederive: StrictBool = False
+    entities_at_once: PositiveInt = 2
 
 
 class FeaturesConfig(Section):

@@ -12,7 +12,9 @@
 
 A run is all or nothing: every new file's header (CSV) or format (Parquet) is checked before
 anything is written, and a failure after the first write restores every table to the version
-it had before the run. Runs on one root take turns (:mod:`crmlake.core.lock`), so a restore
+it had before the run. Entities are landed, and derived after the subscriber master, a few at once
+(``ingest.entities_at_once``): their tables are their own, and the shared quarantine takes one
+writer at a time. Runs on one root take turns (:mod:`crmlake.core.lock`), so a restore
 puts back only the run's own commits. A file is taken once: a re-delivery with the same
 content changes nothing, and bronze is what was taken even when a run was killed before it
 registered its files (:func:`crmlake.bronze.land.register_orphans`).
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -47,7 +51,7 @@ from crmlake.contracts.rules import ContractParams
 from crmlake.core.errors import ConfigError, MissingInputError, ReconciliationError
 from crmlake.core.failpoints import failpoint
 from crmlake.core.log import log, stage
-from crmlake.core.session import session_settings
+from crmlake.core.session import concurrently, session_settings
 from crmlake.landing.files import inspect_files, list_landing_files
 from crmlake.silver.classify import (
     QUARANTINE,
@@ -154,6 +158,7 @@ class Ingestor:
         hmac_key: bytes,
         fail_on_day_without_files: bool = False,
         rederive: bool = False,
+        at_once: int = 2,
     ):
         self.spark = spark
         self.root = root
@@ -162,6 +167,8 @@ class Ingestor:
         self.hmac_key = hmac_key
         self.fail_on_day_without_files = fail_on_day_without_files
         self.rederive = rederive
+        self.at_once = at_once  # entities landed and derived at once
+        self._quarantine_lock = threading.Lock()  # one writer: its first write creates the table
         self.rules = rules_fingerprint(params, msisdn_e164, hmac_key)
         self.days_without_files: list[dt.date] = []
         self._known_cached: DataFrame | None = None  # the keys, cached
@@ -197,17 +204,18 @@ class Ingestor:
                 if self.fail_on_day_without_files:
                     raise MissingInputError(f"{message} (ingest.fail_on_day_without_files is on)")
                 log(message, logging.WARNING, entities=entities)
+
             # Bronze for every entity, then one registration; a run killed between the two
             # leaves batches the next run's orphan check registers.
-            registry_rows = []
-            for name in entities:
-                if new_files[name]:
-                    with stage(f"bronze {name}", files=len(new_files[name])):
-                        registry_rows += land_to_bronze(
-                            self.spark, self.root, ENTITIES[name], new_files[name], batch_id, ingested_at
-                        )
+            def land(name: str) -> list[tuple]:
+                with stage(f"bronze {name}", files=len(new_files[name])):
+                    return land_to_bronze(self.spark, self.root, ENTITIES[name], new_files[name], batch_id, ingested_at)
+
+            landed = concurrently(
+                self.spark, {name: partial(land, name) for name in entities if new_files[name]}, self.at_once
+            )
             failpoint("ingest.between_bronze_and_registry")
-            register(self.spark, self.root, registry_rows)
+            register(self.spark, self.root, [row for rows in landed.values() for row in rows])
             failpoint("ingest.between_registry_and_silver")
             # What the registry and the derivations record of the run's file dates (and those a
             # late subscriber line may derive again): one read each for every entity.
@@ -215,14 +223,24 @@ class Ingestor:
             taken = deliveries(self.spark, self.root, entities, first, days[-1])
             recorded = derived(self.spark, self.root, entities, first, days[-1])
             done: list[Derivation] = []
-            for name in entities:
-                entity = ENTITIES[name]
+
+            def derive(name: str) -> EntityCounts:
                 with stage(f"ingest {name}", dates=f"{days[0]}..{days[-1]}") as info:
-                    counts[name] = self._ingest_entity(
-                        entity, days, [d for d in taken if d.entity == name], recorded, done, run_id
+                    entity_counts = self._ingest_entity(
+                        ENTITIES[name], days, [d for d in taken if d.entity == name], recorded, done, run_id
                     )
-                    counts[name].new_files = len(new_files[name])
-                    info.update({k: v for k, v in counts[name].as_dict().items() if k != "by_file_date"})
+                    entity_counts.new_files = len(new_files[name])
+                    info.update({k: v for k, v in entity_counts.as_dict().items() if k != "by_file_date"})
+                return entity_counts
+
+            # The subscriber master first: the other entities check their rows against it. They
+            # are then derived a few at once, sharing its keys and the waiting rows it resolves.
+            if "subscribers" in entities:
+                counts["subscribers"] = derive("subscribers")
+            others = [name for name in entities if name != "subscribers"]
+            if any(ENTITIES[name].checks_subscriber for name in others):
+                self._days_with_resolved_unknowns(self._known_subscribers(), days)
+            counts |= concurrently(self.spark, {name: partial(derive, name) for name in others}, self.at_once)
             record_derivations(self.spark, self.root, done, run_id)
         except Exception:
             rolled = tables.restore(self.spark, self.root, before)
@@ -383,7 +401,8 @@ class Ingestor:
         try:
             if not tables.exists(self.spark, self.root, QUARANTINE) and rows_df.isEmpty():
                 return
-            tables.replace_where_changed(rows_df, self.root, QUARANTINE, scope, ignore=("run_id", "_ingested_at"))
+            with self._quarantine_lock:
+                tables.replace_where_changed(rows_df, self.root, QUARANTINE, scope, ignore=("run_id", "_ingested_at"))
         finally:
             rows_df.unpersist()
 
