@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark generate + ingest at a chosen scale (default small), DuckDB side by side: DuckDB SQL
 # doing what ingest does to usage (scripts/bench/ingest_peer.py), checked row for row.
-#   scripts/bench.sh [--subscribers N] [--days K] [--skip-ingest] [--no-peer] [--keep] [--root DIR]
+#   scripts/bench.sh [--subscribers N] [--days K] [--skip-ingest] [--no-peer] [--keep] [--root DIR] [--conf FILE]...
 # Ingest files generated before (hard-linked into a fresh root), e.g. three days of the 100 M run:
 #   scripts/bench.sh --landing-from DIR --root DIR2
 # The 100-million-record run on a 2-core machine:

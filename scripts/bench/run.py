@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--peer-runs", type=int, default=3, help="runs of the DuckDB peer; its median is used")
     parser.add_argument("--keep", action="store_true", help="keep the bench root")
     parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--conf", action="append", default=[], help="a config file on top, for every crmlake command")
     parser.add_argument("--no-record", action="store_true", help="print the block, do not append it")
     args = parser.parse_args()
 
@@ -138,6 +139,8 @@ def main() -> None:
     memory_conf = root.parent / "crmlake-bench-conf.yaml"
     memory_conf.write_text(f"spark:\n  driver_memory: {args.driver_memory}\n", encoding="utf-8")
     common += ["--conf", str(memory_conf)]
+    for conf in args.conf:
+        common += ["--conf", str(Path(conf).resolve())]
     threads = os.cpu_count() or 1
     settings = f"Spark local[*], driver {args.driver_memory}; DuckDB {threads} threads"
 

@@ -406,6 +406,7 @@ def recharge_line(txn: str, number: str, when: str, amount: str = "50000.00") ->
     return f"{txn},{number},{when},topup,{amount},IRR,app"
 
 
+@pytest.mark.slow  # two roots and runs
 def test_entities_derived_at_once_leave_what_one_at_a_time_leaves(spark, tmp_path, hmac_key):
     """Usage and recharges, landed and derived two at once (the default) or one after the
     other (``ingest.entities_at_once: 1``), end in the same rows and the same counts."""
