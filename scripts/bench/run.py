@@ -136,13 +136,19 @@ def main() -> None:
     env = dict(os.environ)
     crmlake = [sys.executable, "-m", "crmlake"]
     common = ["--root", str(root), "--log-format", "json"]
-    memory_conf = root.parent / "crmlake-bench-conf.yaml"
-    memory_conf.write_text(f"spark:\n  driver_memory: {args.driver_memory}\n", encoding="utf-8")
-    common += ["--conf", str(memory_conf)]
+    bench_conf = root.parent / "crmlake-bench-conf.yaml"
+    # Entities one at a time: each ingest stage's logged time is then its own, as the usage
+    # stage's ratio to the DuckDB peer needs (two at once share the cores; at a million usage
+    # records they changed the whole run's time nothing, RESULTS.md 2026-12-07). A --conf may
+    # set ingest.entities_at_once again.
+    bench_conf.write_text(
+        f"spark:\n  driver_memory: {args.driver_memory}\ningest:\n  entities_at_once: 1\n", encoding="utf-8"
+    )
+    common += ["--conf", str(bench_conf)]
     for conf in args.conf:
         common += ["--conf", str(Path(conf).resolve())]
     threads = os.cpu_count() or 1
-    settings = f"Spark local[*], driver {args.driver_memory}; DuckDB {threads} threads"
+    settings = f"Spark local[*], driver {args.driver_memory}, ingest's entities one at a time; DuckDB {threads} threads"
 
     if args.landing_from:
         link_landing(Path(args.landing_from), root)
