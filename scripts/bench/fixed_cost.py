@@ -12,7 +12,9 @@ and after each run times an idle rerun (nothing new). Prints the median of the t
 appends a block to RESULTS.md. To compare with earlier code, run this script with
 ``PYTHONPATH`` naming that code's ``lib`` and a folder where ``crmlake_jobs`` links its ``jobs``.
 To compare settings side by side in one JVM, ``--against FILE`` runs every round twice, with
-and without that config file on top, in alternating order, and prints both medians.
+and without that config file on top of the job's configuration, in alternating order, and prints
+both medians. It reaches the job's settings (``ingest:``), not the session's Spark settings, which
+are fixed when the JVM starts (those go in ``--conf``, which reaches only the session).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ os.environ.setdefault("CRMLAKE_HMAC_KEY", "fixed-cost-bench-key")
 def main() -> None:
     parser = warm_parser(__doc__, subscribers=300, days=5, runs=5, warm_up=2)
     parser.add_argument("--conf", action="append", default=[], help="a config file on top (e.g. other Spark settings)")
-    parser.add_argument("--against", help="a config file: each round also runs with it on top, alternating")
+    parser.add_argument("--against", help="a job config file (ingest settings): each round also runs with it")
     args = parser.parse_args()
 
     from crmlake_jobs.ingest import main as ingest_main
