@@ -50,6 +50,14 @@ def test_no_jar_on_spark_jars_duplicates_one_that_spark_ships(spark):
     assert sorted(artifact(j) for j in on_jars if artifact(j) in shipped) == []
 
 
+def test_the_driver_jvm_collects_garbage_with_the_parallel_collector(spark):
+    """Asked of the running JVM itself, not of the settings: an option Java ignored or a later one
+    that overrode it would leave G1's collectors here."""
+    beans = spark._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    collectors = sorted(str(bean.getName()) for bean in beans)
+    assert collectors == ["PS MarkSweep", "PS Scavenge"]
+
+
 def test_jars_of_another_delta_are_refused_before_the_jvm_starts(tmp_path):
     old = tmp_path / "delta-spark_2.13-4.0.1.jar"
     old.write_bytes(b"")
