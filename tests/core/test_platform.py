@@ -22,6 +22,7 @@ from crmlake.core.session import (
     concurrently,
     jvm_versions,
     session_settings,
+    spark_settings,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +57,24 @@ def test_the_driver_jvm_collects_garbage_with_the_parallel_collector(spark):
     beans = spark._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
     collectors = sorted(str(bean.getName()) for bean in beans)
     assert collectors == ["PS MarkSweep", "PS Scavenge"]
+
+
+def test_the_driver_gc_setting_chooses_the_driver_collector_and_rejects_others(tmp_path):
+    from crmlake.core.config import load_config
+    from crmlake.core.errors import ConfigError
+
+    def driver_options(gc: str) -> list[str]:
+        cfg = load_config(overrides={"spark.driver_gc": gc})
+        return spark_settings(cfg)["spark.driver.extraJavaOptions"].split()
+
+    assert "-XX:+UseParallelGC" in driver_options("parallel")
+    assert "-XX:+UseG1GC" in driver_options("g1")
+    assert not any("Parallel" in option for option in driver_options("g1"))
+    assert "GC" not in spark_settings(load_config())["spark.executor.extraJavaOptions"]
+    bad = tmp_path / "gc.yaml"
+    bad.write_text("spark:\n  driver_gc: zgc\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"gc\.yaml: key 'spark\.driver_gc'"):
+        load_config([str(bad)])
 
 
 def test_jars_of_another_delta_are_refused_before_the_jvm_starts(tmp_path):

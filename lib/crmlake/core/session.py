@@ -47,6 +47,10 @@ DELTA_JAR = re.compile(r"^delta-spark_(?:(?P<line>\d+\.\d+)_)?(?P<scala>\d+\.\d+
 JDBC_DRIVER = "org.postgresql:postgresql:42.7.8"
 
 
+# spark.driver_gc → the HotSpot option that selects that collector
+GARBAGE_COLLECTORS = {"parallel": "-XX:+UseParallelGC", "g1": "-XX:+UseG1GC"}
+
+
 def spark_line(version: str) -> str:
     """``4.2.0`` → ``4.2``."""
     return ".".join(version.split(".")[:2])
@@ -170,13 +174,14 @@ def spark_settings(cfg: Config, verbose: bool = False) -> dict[str, str]:
     # that big, and ran 1.7 times as slow interpreted.
     java_options = ["-XX:-DontCompileHugeMethods"]
     settings["spark.executor.extraJavaOptions"] = " ".join(java_options)
-    # The driver collects garbage with HotSpot's parallel collector, not G1 (Java's default here):
-    # a batch job wants throughput, not short pauses, and G1's concurrent marking and write
-    # barriers took their share of two cores. Ingest of 990 k usage records 70.1 and 76.7 s
-    # against 82.0 and 81.4 s with G1, peak memory 0.7 GiB higher; the fast tests 308 and 322 s
-    # against 340 and 361 s (alternating; scripts/bench/RESULTS.md). A local run's executor is
-    # this JVM. A cluster's executors keep their JVM's default: their heaps were not measured.
-    driver_options = [*java_options, "-XX:+UseParallelGC"]
+    # The driver collects garbage with HotSpot's parallel collector unless spark.driver_gc says
+    # g1 (Java's default here): a batch job wants throughput, not short pauses, and G1's
+    # concurrent marking and write barriers took their share of two cores. Ingest of 990 k
+    # usage records 70.1 and 76.7 s against 82.0 and 81.4 s with G1, peak memory 0.7 GiB higher;
+    # the fast tests 308 and 322 s against 340 and 361 s (alternating; scripts/bench/RESULTS.md).
+    # A local run's executor is this JVM. A cluster's executors keep their JVM's default: their
+    # heaps were not measured.
+    driver_options = [*java_options, GARBAGE_COLLECTORS[spark_cfg["driver_gc"]]]
     log4j = default_conf_dir() / ("log4j2-verbose.properties" if verbose else "log4j2.properties")
     if log4j.exists():
         # Spark's console logging from the JVM's first line on (setLogLevel only acts later).

@@ -88,6 +88,7 @@ class SparkConfig(Section):
     time_zone: StrictStr
     ui_enabled: StrictBool
     driver_memory: Annotated[str, Field(strict=True, pattern=r"^\d+[kKmMgGtT]$")]
+    driver_gc: Literal["parallel", "g1"]
     log_level: Literal["ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
     delta_snapshot_partitions: PositiveInt
     jars_dir: StrictStr
