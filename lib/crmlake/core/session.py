@@ -178,9 +178,10 @@ def spark_settings(cfg: Config, verbose: bool = False) -> dict[str, str]:
     # g1 (Java's default here): a batch job wants throughput, not short pauses, and G1's
     # concurrent marking and write barriers took their share of two cores. Ingest of 990 k
     # usage records 70.1 and 76.7 s against 82.0 and 81.4 s with G1, peak memory 0.7 GiB higher;
-    # the fast tests 308 and 322 s against 340 and 361 s (alternating; scripts/bench/RESULTS.md).
-    # A local run's executor is this JVM. A cluster's executors keep their JVM's default: their
-    # heaps were not measured.
+    # at 10.9 M records level, both in time and at the peak; the fast tests 308 and 322 s against
+    # 340 and 361 s (alternating; scripts/bench/RESULTS.md). A local run's executor is this JVM.
+    # A cluster's executors keep their JVM's default: their heaps were not measured. Under
+    # spark-submit the driver's JVM is already running, so this setting cannot reach it.
     driver_options = [*java_options, GARBAGE_COLLECTORS[spark_cfg["driver_gc"]]]
     log4j = default_conf_dir() / ("log4j2-verbose.properties" if verbose else "log4j2.properties")
     if log4j.exists():
