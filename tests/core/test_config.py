@@ -133,9 +133,10 @@ def test_config_enumerations_match_what_the_packages_know():
     import typing
 
     from crmlake.contracts.entities import ENTITIES
-    from crmlake.core import settings
+    from crmlake.core import session, settings
     from crmlake.synth import params
 
     assert set(typing.get_args(settings.ENTITY_NAMES)) == set(ENTITIES)
     assert set(typing.get_args(settings.WEEKDAYS)) == set(params.WEEKDAY_NUMBERS)
+    assert set(typing.get_args(settings.DRIVER_GCS)) == set(session.GARBAGE_COLLECTORS)
     assert settings.CHURN_CAUSES == params.CHURN_CAUSES and settings.UPLIFT_TYPES == params.UPLIFT_TYPES

@@ -51,6 +51,8 @@ KPI_DIMENSIONS = Literal[
     SEGMENT_SCHEMES,  # flattened by Literal, which drops the names already listed above
 ]
 WEEKDAYS = Literal["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+# the driver JVM's garbage collectors; crmlake.core.session.GARBAGE_COLLECTORS gives each one's option
+DRIVER_GCS = Literal["parallel", "g1"]
 CHURN_CAUSES = ("short_tenure", "poor_network", "complaints", "price_pressure", "competitor_offer")
 UPLIFT_TYPES = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
 
@@ -88,7 +90,7 @@ class SparkConfig(Section):
     time_zone: StrictStr
     ui_enabled: StrictBool
     driver_memory: Annotated[str, Field(strict=True, pattern=r"^\d+[kKmMgGtT]$")]
-    driver_gc: Literal["parallel", "g1"]
+    driver_gc: DRIVER_GCS
     log_level: Literal["ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
     delta_snapshot_partitions: PositiveInt
     jars_dir: StrictStr
