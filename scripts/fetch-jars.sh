@@ -4,6 +4,7 @@
 # The coordinate is derived from the installed pyspark and delta-spark (crmlake.core.session), the
 # same way the session derives it, so the two cannot disagree. PostgreSQL's JDBC driver (for the
 # optional push of published lists) comes along: its coordinate is crmlake.core.session.JDBC_DRIVER.
+# crmlake's own JVM classes are compiled beside them (scripts/build-jvm.sh).
 #   scripts/fetch-jars.sh [DIR]      (default: .jars in the repository; its old jars are replaced)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,4 +37,11 @@ mvn -q -f "$WORK/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
 mkdir -p "$DEST"
 rm -f "$DEST"/*.jar
 cp "$WORK"/delta/*.jar "$DEST/"
+# crmlake's own classes (lib/jvm) beside them; without a JDK the jobs run on Hadoop's own local
+# file system, which forks a process per file written.
+if command -v javac >/dev/null 2>&1; then
+  PYSPARK_PYTHON="$PY" bash "$REPO/scripts/build-jvm.sh" "$DEST"
+else
+  echo "fetch-jars: WARNING: no javac, so crmlake's local file system (lib/jvm) is not built: install a JDK 17+ and run scripts/build-jvm.sh" >&2
+fi
 echo "fetch-jars: $PACKAGE, $DRIVER -> $(ls "$DEST"/*.jar | wc -l) jars in $DEST" >&2

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Shared set-up for demo.sh and test.sh (source it): Java 17+, a Python >= 3.11, the project's
-# .venv with pinned dependencies, and Delta's JVM jars (from Maven Central through Spark's own
+# Shared set-up for demo.sh and test.sh (source it): a JDK 17+, a Python >= 3.11, the project's
+# .venv with pinned dependencies, Delta's JVM jars (from Maven Central through Spark's own
 # resolver, or resolved with Maven into .jars/ where Spark's resolver cannot reach it), with
-# PostgreSQL's JDBC driver; and a PostgreSQL server's programs, which the JDBC hand-off's tests start.
+# PostgreSQL's JDBC driver, and crmlake's own JVM classes (lib/jvm, compiled with javac) beside
+# them; and a PostgreSQL server's programs, which the JDBC hand-off's tests start.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,11 +20,11 @@ java_major() {
 ensure_java() {
   if [ "$(java_major)" -ge 17 ] 2>/dev/null; then return; fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "Java 17+ not found: installing openjdk-17-jre-headless with apt-get"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null \
-      || die "could not install Java 17; install a JDK/JRE 17 or newer and put 'java' on PATH"
+    say "Java 17+ not found: installing openjdk-17-jdk-headless with apt-get"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null \
+      || die "could not install Java 17; install a JDK 17 or newer and put 'java' and 'javac' on PATH"
   fi
-  [ "$(java_major)" -ge 17 ] 2>/dev/null || die "Spark 4 needs Java 17 or newer on PATH (found: $(java -version 2>&1 | head -1 || echo none)). Install e.g. 'openjdk-17-jre-headless'."
+  [ "$(java_major)" -ge 17 ] 2>/dev/null || die "Spark 4 needs Java 17 or newer on PATH (found: $(java -version 2>&1 | head -1 || echo none)). Install e.g. 'openjdk-17-jdk-headless'."
 }
 
 find_python() {
@@ -72,6 +73,24 @@ ensure_delta_jars() {
   PYSPARK_PYTHON="$VENV/bin/python" bash "$REPO/scripts/fetch-jars.sh" "$REPO/.jars"
 }
 
+ensure_jvm_jar() {
+  # crmlake's own JVM classes (lib/jvm), in a jar named after their sources' hash: built again when
+  # the sources change. Without javac the jobs still run, on Hadoop's own local file system.
+  local jar
+  jar="$("$VENV/bin/python" -c 'from crmlake.core.session import local_fs_jar_name; print(local_fs_jar_name())')"
+  if [ -f "$REPO/.jars/$jar" ]; then return; fi
+  if ! command -v javac >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "javac not found: installing openjdk-17-jdk-headless with apt-get (it compiles lib/jvm)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null || true
+  fi
+  if ! command -v javac >/dev/null 2>&1; then
+    say "WARNING: javac not found: crmlake's local file system (lib/jvm) is not built, and Hadoop's forks a process per file written; install a JDK 17+ (openjdk-17-jdk-headless)"
+    return
+  fi
+  say "compiling crmlake's JVM classes into .jars/$jar"
+  PYSPARK_PYTHON="$VENV/bin/python" bash "$REPO/scripts/build-jvm.sh" "$REPO/.jars"
+}
+
 postgres_bindir() {
   # Debian keeps the server's programs (initdb, pg_ctl, postgres) off PATH, per major version.
   local dir
@@ -98,6 +117,7 @@ ensure_postgres() {
 ensure_java
 ensure_venv
 ensure_delta_jars
+ensure_jvm_jar
 ensure_postgres
 export PATH="$VENV/bin:$PATH"
 export PYSPARK_PYTHON="$VENV/bin/python"

@@ -14,8 +14,10 @@ JOB="${1:?usage: scripts/submit.sh [--master URL] <job> [options]}"; shift
 [ -f "$REPO/jobs/$JOB.py" ] || { echo "submit: no job named '$JOB' (see jobs/)" >&2; exit 2; }
 PACKAGE="$("$PY" -m crmlake.core.session)"  # derived from the installed pyspark and delta-spark
 JARS_DIR="${CRMLAKE_JARS_DIR:-$REPO/.jars}"
+# crmlake's own jar (crmlake-jvm-*) is left out: its local file system is used only where crmlake
+# starts a local JVM itself (crmlake.core.session.no_fork_local_fs_settings).
 if ls "$JARS_DIR"/*.jar >/dev/null 2>&1; then
-  DEPS=(--jars "$(ls "$JARS_DIR"/*.jar | paste -sd, -)")
+  DEPS=(--jars "$(ls "$JARS_DIR"/*.jar | grep -v '/crmlake-[^/]*$' | paste -sd, -)")
 else
   DEPS=(--packages "$PACKAGE")
 fi

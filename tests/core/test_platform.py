@@ -21,6 +21,7 @@ from crmlake.core.session import (
     check_runtime,
     concurrently,
     jvm_versions,
+    local_fs_jar_name,
     session_settings,
     spark_settings,
 )
@@ -116,7 +117,7 @@ def test_a_job_pointed_at_old_delta_jars_exits_2_at_start(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_fetch_jars_resolves_the_derived_coordinate_and_keeps_only_deltas_jars(tmp_path):
+def test_fetch_jars_resolves_the_derived_coordinate_keeps_only_deltas_jars_and_builds_crmlakes(tmp_path):
     done = subprocess.run(
         ["bash", str(REPO / "scripts" / "fetch-jars.sh"), str(tmp_path)],
         env=dict(os.environ, PYSPARK_PYTHON=sys.executable),
@@ -129,8 +130,9 @@ def test_fetch_jars_resolves_the_derived_coordinate_and_keeps_only_deltas_jars(t
     assert DeltaPin.installed().jar_name in names
     shipped = {artifact(p.name) for p in SPARK_JARS.glob("*.jar")}
     assert [n for n in names if artifact(n) in shipped] == []
-    assert all(n.startswith(("delta-", "unitycatalog-", "postgresql-")) for n in names), names
+    assert all(n.startswith(("delta-", "unitycatalog-", "postgresql-", "crmlake-jvm-")) for n in names), names
     assert "postgresql-42.7.8.jar" in names  # the JDBC hand-off's driver (crmlake.core.session.JDBC_DRIVER)
+    assert local_fs_jar_name() in names  # crmlake's own classes, compiled from lib/jvm
 
 
 def test_settings_for_a_block_are_put_back_after_it_even_when_it_fails(spark):

@@ -18,6 +18,7 @@ mismatch fails with both versions and the fix, not with a ``ClassNotFoundExcepti
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import re
@@ -46,6 +47,14 @@ DELTA_JAR = re.compile(r"^delta-spark_(?:(?P<line>\d+\.\d+)_)?(?P<scala>\d+\.\d+
 # scripts/fetch-jars.sh resolves it into .jars/ beside Delta's jars; Spark does not ship one.
 JDBC_DRIVER = "org.postgresql:postgresql:42.7.8"
 
+
+# crmlake's own JVM classes (lib/jvm), built by scripts/build-jvm.sh into the jar folder
+JVM_SOURCES = Path(__file__).resolve().parents[2] / "jvm"
+# Hadoop's local file system with the calls that fork a process done in Java (NoForkRawLocalFileSystem)
+NO_FORK_LOCAL_FS = {
+    "spark.hadoop.fs.file.impl": "org.crmlake.fs.NoForkLocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.crmlake.fs.NoForkLocalFs",
+}
 
 # spark.driver_gc → the HotSpot option that selects that collector
 GARBAGE_COLLECTORS = {"parallel": "-XX:+UseParallelGC", "g1": "-XX:+UseG1GC"}
@@ -78,6 +87,37 @@ class DeltaPin:
     @property
     def jar_name(self) -> str:
         return f"{self.artifact}-{self.delta_version}.jar"
+
+
+def local_fs_jar_name() -> str | None:
+    """``crmlake-jvm-<hash of lib/jvm's sources>.jar``, so a jar built from other sources is never
+    taken for it; None where the sources are not installed (a package without the repository)."""
+    sources = sorted(JVM_SOURCES.rglob("*.java"))
+    if not sources:
+        return None
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.relative_to(JVM_SOURCES).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    return f"crmlake-jvm-{digest.hexdigest()[:12]}.jar"
+
+
+def no_fork_local_fs_settings(jars: list[str], master: str, settings: Mapping[str, str]) -> dict[str, str]:
+    """Hadoop's local file system forks ``chmod`` for each file it creates and ``readlink`` twice
+    for each Delta commit, at 2.5-3.4 ms a fork of the driver's JVM; crmlake's jar does both in
+    Java. Used where crmlake starts a local JVM and the jar is among ``jars``: its classes go on the
+    driver's own class path (Hadoop looks its file systems up there), which in local mode is the
+    executors' too. A cluster's executors and a driver started by spark-submit keep Hadoop's.
+    A configuration that sets either key itself keeps its choice (spark.conf: the way back to Hadoop's)."""
+    name = local_fs_jar_name()
+    jar = next((j for j in jars if Path(j).name == name), None)
+    if jar is None or (master and not master.startswith("local")):  # "": Spark's default, local[*]
+        return {}
+    if any(key in settings for key in NO_FORK_LOCAL_FS):
+        return {}  # the configuration chose a local file system itself
+    extra = dict(NO_FORK_LOCAL_FS)
+    path = settings.get("spark.driver.extraClassPath")
+    extra["spark.driver.extraClassPath"] = f"{path}{os.pathsep}{jar}" if path else jar
+    return extra
 
 
 def launched_by_spark_submit() -> bool:
@@ -204,7 +244,8 @@ def build_session(cfg: Config, verbose: bool = False) -> SparkSession:
         jars = local_jars(cfg)
         if jars:
             check_local_jars(jars, pin)
-            settings["spark.jars"] = ",".join(jars)
+            settings.update(no_fork_local_fs_settings(jars, master or "", settings))
+            settings["spark.jars"] = ",".join(j for j in jars if not Path(j).name.startswith("crmlake-"))
         else:
             settings["spark.jars.packages"] = f"{pin.coordinate},{JDBC_DRIVER}"
     for key, value in settings.items():
