@@ -26,22 +26,19 @@ from pathlib import Path
 
 from run import RESULTS, machine
 
-HADOOPS = {
-    "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.LocalFileSystem",
-    "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.LocalFs",
-}
 EXECVE = re.compile(r'^(\d+)\s+execve\("([^"]+)"')  # strace -f: the process and the program it tried
 MARK = "/bin/true"  # run by the child just before and after its appends: strace's markers
 
 
 def child(fs: str, work: Path, appends: int, warm_up: int) -> None:
     """One JVM: ``warm_up`` appends, a marker, ``appends`` timed appends, a marker; prints JSON."""
+    from crmlake.core.session import HADOOP_LOCAL_FS
     from warm import suite_session
 
     confs = []
     if fs == "hadoop":
         conf = work / "hadoop-fs.yaml"
-        conf.write_text(json.dumps({"spark": {"conf": HADOOPS}}))
+        conf.write_text(json.dumps({"spark": {"conf": HADOOP_LOCAL_FS}}))
         confs.append(str(conf))
     root = Path(tempfile.mkdtemp(dir=work))
     spark = suite_session(root, confs)

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from crmlake.core.session import NO_FORK_LOCAL_FS, local_fs_jar_name, no_fork_local_fs_settings
+from crmlake.core.session import HADOOP_LOCAL_FS, NO_FORK_LOCAL_FS, local_fs_jar_name, no_fork_local_fs_settings
 from py4j.protocol import Py4JJavaError
 
 JAR = f"/repo/.jars/{local_fs_jar_name()}"
@@ -96,12 +96,8 @@ def test_the_jar_is_used_only_where_crmlake_starts_a_local_jvm_and_a_set_key_is_
     assert no_fork_local_fs_settings([DELTA], "local[2]", {}) == {}
     # a jar built from other sources is not taken for it
     assert no_fork_local_fs_settings([DELTA, "/repo/.jars/crmlake-jvm-000000000000.jar"], "local[*]", {}) == {}
-    hadoops = {
-        "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.LocalFileSystem",
-        "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.LocalFs",
-    }
-    assert no_fork_local_fs_settings(jars, "local[2]", hadoops) == {}
-    assert no_fork_local_fs_settings(jars, "local[2]", dict(list(hadoops.items())[:1])) == {}
+    assert no_fork_local_fs_settings(jars, "local[2]", HADOOP_LOCAL_FS) == {}
+    assert no_fork_local_fs_settings(jars, "local[2]", dict(list(HADOOP_LOCAL_FS.items())[:1])) == {}
     assert no_fork_local_fs_settings(jars, "local[2]", {"spark.driver.extraClassPath": "/opt/x.jar"}) == {
         **NO_FORK_LOCAL_FS,
         "spark.driver.extraClassPath": f"/opt/x.jar{os.pathsep}{JAR}",

@@ -55,6 +55,11 @@ NO_FORK_LOCAL_FS = {
     "spark.hadoop.fs.file.impl": "org.crmlake.fs.NoForkLocalFileSystem",
     "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.crmlake.fs.NoForkLocalFs",
 }
+# Hadoop's own classes for the same keys: set under spark.conf, the way back to them
+HADOOP_LOCAL_FS = {
+    "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.LocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.LocalFs",
+}
 
 # spark.driver_gc → the HotSpot option that selects that collector
 GARBAGE_COLLECTORS = {"parallel": "-XX:+UseParallelGC", "g1": "-XX:+UseG1GC"}
@@ -103,11 +108,13 @@ def local_fs_jar_name() -> str | None:
 
 def no_fork_local_fs_settings(jars: list[str], master: str, settings: Mapping[str, str]) -> dict[str, str]:
     """Hadoop's local file system forks ``chmod`` for each file it creates and ``readlink`` twice
-    for each Delta commit, at 2.5-3.4 ms a fork of the driver's JVM; crmlake's jar does both in
-    Java. Used where crmlake starts a local JVM and the jar is among ``jars``: its classes go on the
-    driver's own class path (Hadoop looks its file systems up there), which in local mode is the
-    executors' too. A cluster's executors and a driver started by spark-submit keep Hadoop's.
-    A configuration that sets either key itself keeps its choice (spark.conf: the way back to Hadoop's)."""
+    for each Delta commit, 25 forks for a small append (169-178 ms against 93-96 ms without them,
+    scripts/bench/local_fs.py); crmlake's jar does both in Java. Used where crmlake starts a
+    local JVM and the jar is among ``jars``: its classes go on the driver's own class path
+    (Hadoop looks its file systems up there), which in local mode is the executors' too. A
+    cluster's executors and a driver started by spark-submit keep Hadoop's. A configuration that
+    sets either key itself keeps its choice (``HADOOP_LOCAL_FS`` under spark.conf: the way back
+    to Hadoop's)."""
     name = local_fs_jar_name()
     jar = next((j for j in jars if Path(j).name == name), None)
     if jar is None or (master and not master.startswith("local")):  # "": Spark's default, local[*]
