@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from builders import at, daily_rows, day, silver_rows
 from crmlake.catalog import tables
 from crmlake.gold import daily
@@ -90,6 +91,7 @@ def write_sources(spark, root, usage, recharges, care, surveys):
         tables.create(df, root, name)
 
 
+@pytest.mark.slow  # four builds of the same days
 def test_refresh_builds_missing_then_only_stale_days(spark, cfg):
     root = cfg.root
     write_sources(spark, root, *sources(spark))
@@ -132,6 +134,7 @@ def test_refresh_builds_missing_then_only_stale_days(spark, cfg):
     assert late_row.select("voice_out_min", "revenue_usage").first() == (10.0, 7)
 
 
+@pytest.mark.slow  # four builds of the same days
 def test_builds_of_an_earlier_crmlake_and_a_recreated_source_are_checked_again(spark, tmp_path):
     root = str(tmp_path)
     usage, recharges, care, surveys = sources(spark)

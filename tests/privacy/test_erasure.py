@@ -89,6 +89,7 @@ def test_erase_deletes_every_row_of_the_named_subscribers_and_registers_their_ke
     assert not [n for n in PEOPLE.values() if n in str(log.asDict())], "the run log names no number"
 
 
+@pytest.mark.slow  # four runs
 def test_a_rerun_of_the_request_changes_nothing(spark, lake):
     root = lake["root"]
     numbers = _numbers(lake["tmp"], "09121110001")

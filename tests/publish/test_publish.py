@@ -202,6 +202,7 @@ def test_lists_keep_suppression_priority_cap_and_groups(spark, lake):
     assert 0 < controls < 0.25 * len(by_campaign["upsell"])
 
 
+@pytest.mark.slow  # three runs
 def test_a_rerun_writes_nothing_and_the_next_day_keeps_the_quiet_period(spark, lake):
     root = lake["root"]
     assert run(spark, root, lake["conf"], "--date", D) == 0

@@ -333,6 +333,7 @@ def test_the_orphan_check_reads_bronze_only_when_bronze_moved_past_the_registry(
     assert register_orphans(spark, cfg.root, ENTITIES["usage"], [dt.date.fromisoformat(D1)]) == 0
 
 
+@pytest.mark.slow  # four runs
 def test_a_rerun_derives_only_the_days_that_changed_and_an_idle_one_nothing(spark, cfg, hmac_key, ingested_d1):
     write(cfg.root, "usage", D2, "usage_2.csv", [USAGE_HEADER, usage_line("r20", "09121110001", "2026-01-06 07:00:00")])
     for _ in range(2):
@@ -437,6 +438,7 @@ def test_entities_derived_at_once_leave_what_one_at_a_time_leaves(spark, tmp_pat
     assert (details[2]["recharges"]["accepted"], details[2]["recharges"]["quarantined"]) == (1, 2)
 
 
+@pytest.mark.slow  # a run that fails and restores eight tables, after one that succeeded
 def test_an_entity_failing_beside_another_undoes_both_and_names_its_error(
     spark, cfg, hmac_key, capsys, monkeypatch, ingested_d1
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from crmlake.catalog import tables
 from crmlake.silver.subscribers import write_subscriber_history, write_subscriber_history_batch
 from pyspark.sql import functions as F
@@ -39,6 +40,7 @@ LATER = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow  # two roots built side by side, one of them an extract at a time
 def test_several_extracts_in_one_pass_equal_one_at_a_time(spark, tmp_path):
     batch, loop = str(tmp_path / "batch"), str(tmp_path / "loop")
     for root in (batch, loop):
