@@ -28,28 +28,48 @@ def base_cfg(tmp_path_factory):
     return load_config([str(SUITE_CONF)], env="local", overrides={"root": str(root)})
 
 
-# Spark's interpreted expressions, the setting Spark's own tests use: for a run that selects no
-# slow or cluster test (the fast suite, a module of fast tests). Their frames hold a few rows
-# each, and compiling Java for every new plan costs more than running them: the silver, publish
-# and catalog tests took 248 and 257 s against 323 and 308 s compiled, alternating; the fast
-# tests 372 s (436 s compiled an hour before). A run with slow or cluster tests (CI's whole
-# suite) runs Spark's generated code throughout, as every crmlake session does.
+# Spark's interpreted expressions for a fast test, the setting Spark's own tests use: its frames
+# hold a few rows each, and compiling Java for every new plan costs more than running them (the
+# silver, publish and catalog fast tests took 248 and 257 s against 323 and 308 s compiled,
+# alternating). A slow or cluster test runs Spark's generated code, as every crmlake session
+# does. The mode is set before each test's fixtures, so a module fixture built for a slow test is
+# compiled too; both are runtime settings of the one session.
 INTERPRETED = {"spark.sql.codegen.factoryMode": "NO_CODEGEN", "spark.sql.codegen.wholeStage": "false"}
 
 
-_interpreted = pytest.StashKey[bool]()
-_session_started = pytest.StashKey[bool]()
+def _interpreted(item: pytest.Item) -> bool:
+    return not (item.get_closest_marker("slow") or item.get_closest_marker("cluster"))
 
 
-def pytest_collection_finish(session):
-    session.config.stash[_interpreted] = not any(
-        item.get_closest_marker("slow") or item.get_closest_marker("cluster") for item in session.items
-    )
+_session = pytest.StashKey[object]()
+_current = pytest.StashKey[pytest.Item]()
+_modes = pytest.StashKey[dict]()
+
+
+def _apply_mode(config: pytest.Config) -> None:
+    session, item = config.stash.get(_session, None), config.stash.get(_current, None)
+    if session is None or item is None:
+        return
+    interpreted = _interpreted(item)
+    for key, value in INTERPRETED.items():
+        if interpreted:
+            session.conf.set(key, value)
+        else:
+            session.conf.unset(key)
+    modes = config.stash.setdefault(_modes, {"interpreted": 0, "generated code": 0})
+    modes["interpreted" if interpreted else "generated code"] += 1
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.config.stash[_current] = item
+    _apply_mode(item.config)
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    if config.stash.get(_session_started, False):
-        said = "interpreted (no slow or cluster test selected)" if config.stash[_interpreted] else "generated code"
+    modes = config.stash.get(_modes, None)
+    if modes:
+        said = ", ".join(f"{n} tests {mode}" for mode, n in modes.items() if n)
         terminalreporter.write_line(f"Spark expressions: {said}")
 
 
@@ -61,11 +81,11 @@ def spark(base_cfg, tmp_path_factory, request):
     setup_logging("INFO", "text")
     warehouse = tmp_path_factory.mktemp("warehouse")
     base_cfg["spark"]["conf"]["spark.sql.warehouse.dir"] = str(warehouse)
-    if request.config.stash.get(_interpreted, False):
-        base_cfg["spark"]["conf"].update(INTERPRETED)
     session = build_session(base_cfg)
-    request.config.stash[_session_started] = True
+    request.config.stash[_session] = session
+    _apply_mode(request.config)  # the first test's mode, set before its session existed
     yield session
+    request.config.stash[_session] = None
     session.stop()
 
 

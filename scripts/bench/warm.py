@@ -34,8 +34,8 @@ def warm_parser(doc: str, subscribers: int, days: int, runs: int, warm_up: int) 
 
 def suite_session(root: Path, confs: list[str]):
     """One local JVM set up as the test suite's (``tests/suite.yaml``), with ``confs`` (config
-    files) on top. Spark's generated code, as crmlake runs, where a run of fast tests alone
-    interprets (``tests/conftest.py``)."""
+    files) on top. Spark's generated code, as crmlake runs and the suite's slow tests run; its
+    fast tests interpret (``tests/conftest.py``)."""
     from crmlake.core.config import load_config
     from crmlake.core.log import setup_logging
     from crmlake.core.session import build_session
