@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import sys
 from pathlib import Path
@@ -42,14 +43,16 @@ def _interpreted(item: pytest.Item) -> bool:
     return not (item.get_closest_marker("slow") or item.get_closest_marker("cluster"))
 
 
-_session = pytest.StashKey[object]()
 _current = pytest.StashKey[pytest.Item]()
-_modes = pytest.StashKey[dict]()
+_modes = pytest.StashKey[collections.Counter]()
 
 
 def _apply_mode(config: pytest.Config) -> None:
-    session, item = config.stash.get(_session, None), config.stash.get(_current, None)
-    if session is None or item is None:
+    """The current test's mode, if it uses Spark and the session has started."""
+    from pyspark.sql import SparkSession
+
+    item, session = config.stash.get(_current, None), SparkSession.getActiveSession()
+    if item is None or session is None or "spark" not in item.fixturenames:
         return
     interpreted = _interpreted(item)
     for key, value in INTERPRETED.items():
@@ -57,9 +60,7 @@ def _apply_mode(config: pytest.Config) -> None:
             session.conf.set(key, value)
         else:
             session.conf.unset(key)
-    if "spark" in item.fixturenames:
-        modes = config.stash.setdefault(_modes, {"interpreted": 0, "generated code": 0})
-        modes["interpreted" if interpreted else "generated code"] += 1
+    config.stash.setdefault(_modes, collections.Counter())["interpreted" if interpreted else "generated code"] += 1
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -71,7 +72,7 @@ def pytest_runtest_setup(item):
 def pytest_terminal_summary(terminalreporter, config):
     modes = config.stash.get(_modes, None)
     if modes:
-        said = ", ".join(f"{n} tests {mode}" for mode, n in modes.items() if n)
+        said = ", ".join(f"{n} tests {mode}" for mode, n in modes.items())
         terminalreporter.write_line(f"Spark expressions: {said}")
 
 
@@ -84,10 +85,8 @@ def spark(base_cfg, tmp_path_factory, request):
     warehouse = tmp_path_factory.mktemp("warehouse")
     base_cfg["spark"]["conf"]["spark.sql.warehouse.dir"] = str(warehouse)
     session = build_session(base_cfg)
-    request.config.stash[_session] = session
     _apply_mode(request.config)  # the first test's mode, set before its session existed
     yield session
-    request.config.stash[_session] = None
     session.stop()
 
 

@@ -168,7 +168,7 @@ def test_the_jdbc_section_is_checked_with_the_rest_of_the_config():
         False, "campaign_targets", "CRMLAKE_JDBC_USER", "CRMLAKE_JDBC_PASSWORD")  # fmt: skip
 
 
-@pytest.mark.slow  # two runs and a refused one
+@pytest.mark.slow  # two publishes to PostgreSQL and a refused one
 def test_publish_pushes_each_lists_treatment_rows_and_a_rerun_adds_none(spark, postgres, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CRMLAKE_HMAC_KEY", "publish-key")
     monkeypatch.setenv(USER_ENV, postgres.user)

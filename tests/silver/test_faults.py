@@ -438,7 +438,7 @@ def test_entities_derived_at_once_leave_what_one_at_a_time_leaves(spark, tmp_pat
     assert (details[2]["recharges"]["accepted"], details[2]["recharges"]["quarantined"]) == (1, 2)
 
 
-@pytest.mark.slow  # a run that fails and restores eight tables, after one that succeeded
+@pytest.mark.slow  # a failed run restoring eight tables, over a copied good one
 def test_an_entity_failing_beside_another_undoes_both_and_names_its_error(
     spark, cfg, hmac_key, capsys, monkeypatch, ingested_d1
 ):

@@ -108,10 +108,11 @@ def local_fs_jar_name() -> str | None:
 
 def no_fork_local_fs_settings(jars: list[str], master: str, settings: Mapping[str, str]) -> dict[str, str]:
     """Hadoop's local file system forks ``chmod`` for each file it creates and ``readlink`` twice
-    for each Delta commit, 25 forks for a small append (169-178 ms against 93-96 ms without them,
-    scripts/bench/local_fs.py); crmlake's jar does both in Java. Used where crmlake starts a
-    local JVM and the jar is among ``jars``: its classes go on the driver's own class path
-    (Hadoop looks its file systems up there), which in local mode is the executors' too. A
+    for each rename through FileContext (how Delta commits): 25 forks for a small append, which
+    took 169-178 ms against 93-96 ms without them (scripts/bench/local_fs.py); crmlake's jar does
+    both in Java. Used where crmlake starts a local JVM and the jar is among ``jars``: its classes
+    go on the driver's own class path (Hadoop looks its file systems up there), which in local
+    mode is the executors' too. A
     cluster's executors and a driver started by spark-submit keep Hadoop's. A configuration that
     sets either key itself keeps its choice (``HADOOP_LOCAL_FS`` under spark.conf: the way back
     to Hadoop's)."""
