@@ -59,14 +59,12 @@ where Java's ``$`` would also match before a final U+2028 or U+0085.
 
 De-duplication. Within one ingest run every row has the same ``_ingested_at`` and ``_batch_id``,
 so crmlake's order (``_file_date``, ``_ingested_at``, ``_batch_id``, ``_source_file``,
-``_row_hash``, all descending) is the one used here. ``_row_hash`` is written as Spark writes it:
-SHA-256 of ``to_json`` of the business columns (null fields left out, timestamps as
-``yyyy-MM-dd'T'HH:mm:ss.SSS`` with ``Z`` or ``±HH:MM``, decimals in plain notation), so ties
-between rows of one file with the same ``record_id`` and different content are settled as Spark
-settles them. Should DuckDB's JSON escaping differ from Jackson's for some character (none was
-found: both write control characters as upper-case ``\\uXXXX`` and leave the rest as it is), such a
-tie could be settled otherwise: the check accepts crmlake's row where it is one of the peer's
-duplicates from the file of the peer's row, and reports how many keys it accepted so.
+``_row_hash``, all descending) is the one used here. ``_row_hash`` is what crmlake computes for an
+event (``classify.row_hash``): a 64-bit hash of the typed business columns, here DuckDB's own
+``hash`` of them (Spark's is xxHash64, which DuckDB lacks). Rows of one file with the same
+``record_id`` and different content, told apart by the hash alone, may therefore be settled
+otherwise: the check accepts crmlake's row where it is one of the peer's duplicates from the
+file of the peer's row, and reports how many keys it accepted so.
 
 The check (:func:`check`) reads crmlake's tables with ``delta_scan`` and compares, as multisets,
 every business column, ``event_date``, ``_source_file`` and ``_file_date`` of every silver row,
@@ -316,19 +314,9 @@ def spark_json_sql(members: list[tuple[str, str]]) -> str:
     return f"'{{' || concat_ws(',', {parts}) || '}}'"
 
 
-def spark_json_value_sql(value: str, dtype: T.DataType) -> str:
-    """A value as Spark's ``to_json`` writes it, null for null; a timestamp from its text in the
-    session zone (see ``event_time_text``)."""
-    if isinstance(dtype, T.TimestampType):
-        # Spark writes yyyy-MM-dd'T'HH:mm:ss.SSS and Z or ±HH:MM; DuckDB's %z writes +00, -04, +03:30.
-        zone = f"{value}[-3:]"
-        return (
-            f"'\"' || CASE WHEN {zone} = '+00' THEN {value}[:-4] || 'Z' "
-            f"WHEN {zone}[1] IN ('+', '-') THEN {value} || ':00' ELSE {value} END || '\"'"
-        )
-    if isinstance(dtype, T.StringType):
-        return f"CAST(to_json({value}) AS VARCHAR)"
-    return f"CAST({value} AS VARCHAR)"
+def spark_json_value_sql(value: str) -> str:
+    """A text value as Spark's ``to_json`` writes it, null for null."""
+    return f"CAST(to_json({value}) AS VARCHAR)"
 
 
 def classify_sql(settings: Settings) -> str:
@@ -343,15 +331,9 @@ def classify_sql(settings: Settings) -> str:
         f"WHEN {condition} THEN {{'rule': {text(rule)}, 'column': {text(column) if column else 'NULL'}}}"
         for condition, rule, column in rules_sql(settings)
     )
-    landing_json = spark_json_sql([(c, spark_json_value_sql(quoted(c), T.StringType())) for c in USAGE.landing_columns])
+    landing_json = spark_json_sql([(c, spark_json_value_sql(quoted(c))) for c in USAGE.landing_columns])
     types = {f.name: f.dataType for f in fields}
     business = [(c, f"typed_{c}" if c in types else c) for c in business_columns(USAGE)]
-    row_json = spark_json_sql(
-        [
-            (c, spark_json_value_sql("event_time_text" if c == "event_time" else v, types.get(c, T.StringType())))
-            for c, v in business
-        ]
-    )
     return f"""
 CREATE OR REPLACE TABLE usage_classified AS
 WITH file_days AS (
@@ -372,8 +354,7 @@ WITH file_days AS (
     {typed}
   FROM trimmed
 ), dated AS (
-  SELECT *, CAST(typed_event_time AS DATE) AS event_date,
-    strftime(typed_event_time, '%Y-%m-%dT%H:%M:%S.%g%z') AS event_time_text
+  SELECT *, CAST(typed_event_time AS DATE) AS event_date
   FROM typed
 ), judged AS (
   SELECT *,
@@ -383,7 +364,7 @@ WITH file_days AS (
   FROM dated
 )
 SELECT {", ".join(f"{v} AS {quoted(c)}" for c, v in business)}, event_date,
-  CASE WHEN reject IS NULL THEN sha256({row_json}) END AS _row_hash,
+  CASE WHEN reject IS NULL THEN hash({", ".join(v for _, v in business)}) END AS _row_hash,
   _source_file, _file_date, reject.rule AS rule, reject."column" AS "column",
   -- what arrived, for the quarantine: the line, or the fields as the strings they were
   CASE WHEN reject IS NOT NULL THEN coalesce(_corrupt_record, {landing_json}) END AS raw
@@ -407,8 +388,12 @@ SELECT row_id FROM ranked WHERE rank > 1
 """
 
 
-def connect(db: str | None, threads: int, time_zone: str) -> duckdb.DuckDBPyConnection:
+def connect(db: str | None, threads: int, time_zone: str, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(db or ":memory:", config={"allow_unsigned_extensions": "true"})
+    if temp_dir:
+        # where DuckDB spills what does not fit in memory (by default a .tmp folder in the
+        # working directory: a checkout, at 100 M records tens of gigabytes)
+        con.execute(f"SET temp_directory = {text(temp_dir)}")
     con.execute(f"LOAD '{delta_extension_path()}'")
     con.execute(f"SET threads = {int(threads)}")
     con.execute(f"SET TimeZone = {text(time_zone)}")
@@ -423,17 +408,18 @@ def delta_table(root: Path, layer: str, name: str) -> Path | None:
     return path if (path / "_delta_log").is_dir() else None
 
 
-def run_peer(root: str | Path, threads: int, db: str | None = None) -> dict:
+def run_peer(root: str | Path, threads: int, db: str | None = None, temp_dir: str | None = None) -> dict:
     """Do what crmlake's ingest does to usage with DuckDB SQL, timed. Returns the seconds, the
     counts (read, accepted, quarantined, duplicate) and, under ``connection``, the DuckDB
-    connection holding ``silver_usage``, ``quarantine_usage`` and ``duplicate_usage``."""
+    connection holding ``silver_usage``, ``quarantine_usage`` and ``duplicate_usage``. DuckDB
+    spills to ``temp_dir`` (its default: ``.tmp`` in the working directory)."""
     root = Path(root)
     settings = load_config().settings
     files = landing_files(root)
     if not files:
         raise FileNotFoundError(f"no usage landing files under {root / 'landing' / USAGE.name}")
     key = load_hmac_key(settings.identity, str(root))
-    con = connect(db, threads, settings.spark.time_zone)
+    con = connect(db, threads, settings.spark.time_zone, temp_dir)
     subscribers = delta_table(root, "silver", "subscribers")
     silver_columns = ", ".join(quoted(c) for c in SILVER_COLUMNS)
 

@@ -72,11 +72,12 @@ def ingest_totals(root: Path) -> dict:
     }
 
 
-def duckdb_load(root: Path, threads: int) -> tuple[float, int]:
-    """DuckDB reading every usage CSV file, casting the typed columns, into a DuckDB table."""
+def duckdb_load(root: Path, threads: int, spill: Path) -> tuple[float, int]:
+    """DuckDB reading every usage CSV file, casting the typed columns, into a DuckDB table
+    (spilling to ``spill``)."""
     import duckdb
 
-    con = duckdb.connect(config={"threads": threads})
+    con = duckdb.connect(config={"threads": threads, "temp_directory": str(spill)})
     started = time.monotonic()
     pattern = str(root / "landing" / "usage" / "date=*" / "*.csv")
     con.execute(
@@ -91,6 +92,7 @@ def duckdb_load(root: Path, threads: int) -> tuple[float, int]:
     )
     elapsed = time.monotonic() - started
     rows = con.execute("SELECT count(*) FROM usage").fetchone()[0]
+    con.close()
     return elapsed, rows
 
 
@@ -182,7 +184,9 @@ def main() -> None:
         ing = run_logged([*crmlake, "ingest", *common, "--all"], env, ingest_log)
         totals = ingest_totals(root)
         stages = stage_seconds(ingest_log)
-        duck_s, duck_rows = duckdb_load(root, threads)
+        # DuckDB's spill beside the bench root, not in the working directory (a checkout)
+        spill = root.parent / "crmlake-bench-duckdb-spill"
+        duck_s, duck_rows = duckdb_load(root, threads, spill)
         lines += [
             f"- ingest (all entities, {totals['file_days']} file days, one run): {ing.seconds:,.1f} s whole command, "
             f"{totals['rows_read'] / ing.seconds:,.0f} records/s; peak memory of the process tree "
@@ -200,7 +204,7 @@ def main() -> None:
             for _ in range(max(1, args.peer_runs)):
                 if runs:
                     runs[-1]["connection"].close()  # only the last run's tables are checked
-                runs.append(ingest_peer.run_peer(root, threads))
+                runs.append(ingest_peer.run_peer(root, threads, temp_dir=str(spill)))
             peer = runs[-1]
             peer_s = statistics.median(r["seconds"] for r in runs)
             each = ", ".join(f"{r['seconds']:,.1f}" for r in runs)
@@ -220,6 +224,8 @@ def main() -> None:
             ]
             verdict = ingest_peer.check(root, peer["connection"])
             lines.append(f"- the peer's silver and quarantine against crmlake's, row for row: {verdict['summary']}")
+            peer["connection"].close()
+        shutil.rmtree(spill, ignore_errors=True)
         # The same command again with nothing new: what a rerun costs when no delivery changed.
         idle = run_logged([*crmlake, "ingest", *common, "--all"], env, root.parent / "crmlake-bench-idle.log")
         rerun = last_run(root, "ingest")

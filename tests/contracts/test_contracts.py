@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from crmlake.contracts.entities import ENTITIES, MONEY, cents
 from crmlake.contracts.rules import ContractParams
-from crmlake.silver.classify import apply_rules, classify, latest_wins, number_keys, repeated_keys
+from crmlake.silver.classify import apply_rules, classify, latest_wins, number_keys, repeated_keys, row_hash
 from crmlake.silver.identity import normalize_msisdn
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -282,6 +282,23 @@ def test_latest_wins_ranks_only_the_keys_a_batch_repeats(spark):
         "interaction_id string, notes string, _file_date date, _status string",
     )
     assertDataFrameEqual(got, expected)
+
+
+def test_a_row_hash_tells_apart_what_differs_and_only_that(spark):
+    """An event's hash: equal for equal columns, different where a value moved to the column
+    beside it (xxHash alone skips nulls, so (null, x) and (x, null) would hash alike), at most 16
+    hex digits. The subscriber master keeps SHA-256 of the JSON its history recorded."""
+    df = spark.createDataFrame(
+        [(1, None, "x"), (2, "x", None), (3, None, "x"), (4, None, None), (5, "", None)], "id int, a string, b string"
+    )
+    usage, subscribers = ENTITIES["usage"], ENTITIES["subscribers"]
+    got = df.select("id", row_hash(usage, ["a", "b"]).alias("h"), row_hash(subscribers, ["a", "b"]).alias("s"))
+    rows = {r["id"]: r for r in got.collect()}
+    assert rows[1]["h"] == rows[3]["h"]
+    assert len({rows[i]["h"] for i in (1, 2, 4, 5)}) == 4
+    assert all(0 < len(r["h"]) <= 16 for r in rows.values())
+    expected = hashlib.sha256(b'{"b":"x"}').hexdigest()
+    assert rows[1]["s"] == expected and all(len(r["s"]) == 64 for r in rows.values())
 
 
 def test_network_cells_keep_the_latest_row_per_cell_and_day(spark):

@@ -39,6 +39,26 @@ def number_keys(bronze_df: DataFrame, msisdn_e164: Column, hmac_key: bytes) -> D
     return with_subscriber_key(numbers, msisdn_e164, hmac_key)
 
 
+def row_hash(entity: Entity, columns: Sequence[str]) -> Column:
+    """A hash of a row's business ``columns``: what latest-wins breaks ties on and what a rewrite
+    of silver compares to leave unchanged rows alone. Compared only between rows of one key.
+
+    An event's hash is Spark's 64-bit xxHash of the typed values, each with whether it is null
+    (xxHash skips a null, so (null, x) and (x, null) would otherwise hash alike), as 16 hex
+    digits at most. SHA-256 of the row's JSON cost about three times the compute (building the
+    JSON is most of it; RESULTS.md, 2026-12-06), and its 64 hex digits, one a row and unlike any
+    other, were seven tenths of silver.usage's bytes on disk (66 of 92-95 bytes a row;
+    ``scripts/bench/column_bytes.py``) and 64 bytes a row in the batch ingest caches
+    uncompressed. 64 bits leave a changed row unnoticed once in 2^64 changes.
+
+    The subscriber master keeps SHA-256 of the JSON: its history compares each extract's hash
+    with the one its open version recorded, in every run since the first, so a new hash would
+    open a version for every line."""
+    if entity.is_snapshot:
+        return F.sha2(F.to_json(F.struct(*columns)), 256)
+    return F.hex(F.xxhash64(*[part for c in columns for part in (F.col(c), F.col(c).isNull())]))
+
+
 def classify(
     bronze_df: DataFrame,
     entity: Entity,
@@ -92,7 +112,7 @@ def apply_rules(
     df = df.withColumns({f.name: F.col(f"{f.name}__typed") for f in entity.silver.fields})
     df = df.withColumn("event_date", F.to_date(F.col(entity.event_time)))
     content = [c for c in business_columns(entity) if not (entity.is_snapshot and c == entity.event_time)]
-    df = df.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*content)), 256))
+    df = df.withColumn("_row_hash", row_hash(entity, content))
     rejected_before = F.lit(False)
     if redelivered_files:
         delivery = F.struct("_ingested_at", "_batch_id")
