@@ -4,7 +4,7 @@
     python scripts/bench/column_bytes.py ROOT/silver/usage [--files N]
 
 ``--files N`` reads the footers of the first N data files (all by default); the table's current
-files are listed with delta-rs.
+files are listed with delta-rs (``features.delta_files``).
 """
 
 from __future__ import annotations
@@ -12,14 +12,18 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from features import delta_files  # noqa: E402
 
 
 def column_bytes(table: str, files: int | None = None) -> tuple[int, dict[str, int]]:
     """(rows, compressed bytes by column) over the table's first ``files`` data files."""
-    uris = [u.removeprefix("file://") for u in DeltaTable(table).file_uris()]
+    uris = delta_files(Path(table))
     rows, sizes = 0, collections.Counter()
     for path in sorted(uris)[:files]:
         meta = pq.ParquetFile(path).metadata

@@ -47,7 +47,7 @@ def row_hash(entity: Entity, columns: Sequence[str]) -> Column:
     (xxHash skips a null, so (null, x) and (x, null) would otherwise hash alike), as 16 hex
     digits at most. SHA-256 of the row's JSON cost about three times the compute (building the
     JSON is most of it; RESULTS.md, 2026-12-06), and its 64 hex digits, one a row and unlike any
-    other, were seven tenths of silver.usage's bytes on disk (66 of 92-95 bytes a row;
+    other, were seven tenths of silver.usage's bytes on disk (66 of 92-96 bytes a row;
     ``scripts/bench/column_bytes.py``) and 64 bytes a row in the batch ingest caches
     uncompressed. 64 bits leave a changed row unnoticed once in 2^64 changes.
 
